@@ -60,12 +60,19 @@ class SentencePieceTokenizer:
     def train(cls, texts: Iterable[str], vocab_size: int = 256, model_type: str = "bpe") -> "SentencePieceTokenizer":
         import sentencepiece as spm
 
+        texts = [t for t in texts if t.strip()]
+        if not texts:
+            raise ValueError("cannot train a SentencePiece tokenizer: no training text")
         buf = io.BytesIO()
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(list(texts)), model_writer=buf, vocab_size=vocab_size,
-            model_type=model_type, character_coverage=1.0, bos_id=-1, eos_id=-1,
-            unk_id=0, pad_id=-1, minloglevel=2,
-        )
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(texts), model_writer=buf, vocab_size=vocab_size,
+                model_type=model_type, character_coverage=1.0, bos_id=-1, eos_id=-1,
+                unk_id=0, pad_id=-1, minloglevel=2,
+            )
+        except RuntimeError as e:  # e.g. "Vocabulary size too high (5000). Please set it to a value <= 146."
+            reason = str(e).split("] ", 1)[-1]
+            raise ValueError(f"tokenizer.vocab_size={vocab_size}: SentencePiece training failed: {reason}") from None
         return cls(buf.getvalue())
 
     @property
@@ -82,7 +89,7 @@ class SentencePieceTokenizer:
         return [i + 1 for i in self.sp.encode(text) if i != self.sp.unk_id()]
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.sp.decode([i - 1 for i in ids if i > 0])
+        return self.sp.decode([int(i) - 1 for i in ids if i > 0])  # int(): ids may be a tensor
 
     def token(self, i: int) -> str:
         return "<blank>" if i == BLANK else self.sp.id_to_piece(i - 1)

@@ -1,0 +1,66 @@
+"""Atomic checkpoint files, loading with a clear error, and checkpoint averaging."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing or cannot be read; the message names the file."""
+
+
+def save_checkpoint(obj: dict, path: str | Path) -> Path:
+    """`torch.save` to a temporary file in the same folder, fsync, then rename over `path`.
+
+    A kill at any moment leaves either the previous file or the new one, never a torn one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        # our checkpoints hold tokenizer bytes, configs and RNG states, not only tensors
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:  # torch raises many kinds (pickle, zip, EOF) for a bad file
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise CheckpointError(f"checkpoint {path} is not a model checkpoint (no 'model' entry)")
+    return ckpt
+
+
+def average_checkpoints(paths: list[str | Path]) -> dict:
+    """Element-wise mean of the models in `paths`; the other entries come from the last file."""
+    if not paths:
+        raise CheckpointError("average_checkpoints needs at least one checkpoint")
+    ckpts = [load_checkpoint(p) for p in paths]
+    avg = {}
+    for name, last in ckpts[-1]["model"].items():
+        if last.is_floating_point():
+            avg[name] = sum(c["model"][name].double() for c in ckpts).div(len(ckpts)).to(last.dtype)
+        else:  # integer buffers (counters) are not averaged
+            avg[name] = last.clone()
+    out = {k: v for k, v in ckpts[-1].items() if k in ("model_cfg", "tokenizer", "features", "cmvn", "step", "epoch")}
+    out["model"] = avg
+    out["averaged"] = [str(p) for p in paths]
+    return out

@@ -1,0 +1,244 @@
+"""Build the built-in corpus: sentences -> voices -> wavs, manifests and corpus.json.
+
+    data/<corpus>/wav/<split>/<id>.wav      16 kHz mono PCM16
+    data/<corpus>/<split>.jsonl             {"id", "audio", "duration", "text", "speaker"}
+    data/<corpus>/corpus.json               seed, config, counts, hours and voices per split
+
+The evaluation splits take the first sentences of the pool, train the rest, so a bigger
+train set with the same seed keeps the same dev/test sentences.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import soundfile as sf
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from asr.corpus import CorpusError
+from asr.corpus.grammar import sentence_pool
+from asr.corpus.synth import Job, Voice, synthesize, voice_catalog, working_voices
+
+SPLITS = ("train", "dev", "test", "test-other")
+POOL_ORDER = ("dev", "test", "test-other", "train")  # the order in which splits take sentences
+MARKER = "corpus.partial.json"  # present while a build is in progress
+
+
+def _data_cfg(cfg: DictConfig) -> DictConfig:
+    return cfg.data if "data" in cfg else cfg
+
+
+def _check_config(d: DictConfig) -> None:
+    def need(ok: bool, key: str, what: str) -> None:
+        if not ok:
+            raise CorpusError(f"bad config value data.{key}={OmegaConf.select(d, key)!r}: {what}")
+
+    for split in d.sizes:
+        need(split in SPLITS, f"sizes.{split}", f"unknown split; the splits are {', '.join(SPLITS)}")
+    for split in SPLITS:
+        need(split in d.sizes, f"sizes.{split}", "missing")
+        need(isinstance(d.sizes[split], int) and d.sizes[split] >= 0, f"sizes.{split}",
+             "expected an integer >= 0")
+    need(d.sizes.train > 0, "sizes.train", "expected > 0")
+    need(isinstance(d.seed, int), "seed", "expected an integer")
+    need(isinstance(d.num_workers, int) and d.num_workers >= 0, "num_workers", "expected an integer >= 0")
+    need(isinstance(d.chunk_size, int) and d.chunk_size > 0, "chunk_size", "expected an integer > 0")
+    need(1 <= d.min_words <= d.max_words, "min_words", f"expected 1 <= min_words <= max_words={d.max_words}")
+    need(d.sample_rate in (8000, 16000, 22050, 24000, 44100, 48000), "sample_rate", "expected a common rate")
+    for key in ("speed", "pitch"):
+        r = d[key]
+        need(len(r) == 2 and r[0] <= r[1], key, "expected [low, high]")
+    need(0.5 <= d.speed[0] and d.speed[1] <= 2.0, "speed", "expected tempo factors within [0.5, 2]")
+    need(-12 <= d.pitch[0] and d.pitch[1] <= 12, "pitch", "expected semitones within [-12, 12]")
+    for engine, w in d.engine_weights.items():
+        need(engine in ("espeak", "flite", "festival") and w >= 0, f"engine_weights.{engine}",
+             "expected espeak/flite/festival with a weight >= 0")
+
+
+def _fingerprint(d: DictConfig) -> dict:
+    """The config values that decide the corpus content (not where it goes or how fast), and
+    a digest of the sentences, so a changed grammar rebuilds the corpus too."""
+    out = OmegaConf.to_container(d, resolve=True)
+    for key in ("name", "root", "num_workers", "chunk_size"):
+        out.pop(key, None)
+    pool = sentence_pool(sum(d.sizes[s] for s in SPLITS), d.seed, d.min_words, d.max_words)
+    out["sentences_sha1"] = hashlib.sha1("\n".join(pool).encode()).hexdigest()
+    return out
+
+
+def split_voices(voices: list[str], heldout: list[str]) -> tuple[list[str], list[str]]:
+    """(train voices, held-out voices): held out are those matching a `heldout` pattern."""
+    held = [v for v in voices if any(fnmatch.fnmatchcase(v, p) for p in heldout)]
+    seen = [v for v in voices if v not in held]
+    if not seen or not held:
+        raise CorpusError(f"data.heldout={list(heldout)} leaves {len(seen)} training and {len(held)} "
+                          f"held-out voices out of {len(voices)} working ones; both must be > 0")
+    return seen, held
+
+
+def _pick_voice(rng: random.Random, voices: list[str], weights: dict) -> str:
+    engines = sorted({v.split("-")[0] for v in voices})
+    w = [weights.get(e, 0.0) for e in engines]
+    if sum(w) <= 0:
+        w = [1.0] * len(engines)
+    engine = rng.choices(engines, weights=w)[0]
+    return rng.choice([v for v in voices if v.startswith(engine + "-")])
+
+
+def plan_corpus(cfg: DictConfig, voices: list[str]) -> dict[str, list[Job]]:
+    """Which sentence, voice, speed and pitch every utterance of every split gets.
+
+    A pure function of the config and the working voices, so it is the same on every run.
+    """
+    d = _data_cfg(cfg)
+    _check_config(d)
+    root = Path(d.root)
+    seen, held = split_voices(sorted(voices), list(d.heldout))
+    sizes = {s: d.sizes[s] for s in SPLITS}
+    pool = sentence_pool(sum(sizes.values()), d.seed, d.min_words, d.max_words)
+    plan, start = {}, 0
+    for k, split in enumerate(POOL_ORDER):
+        rng = random.Random(d.seed * 1009 + k)
+        split_voices_ = held if split == "test-other" else seen
+        jobs = []
+        for i, text in enumerate(pool[start:start + sizes[split]]):
+            utt = f"{split}-{i:06d}"
+            jobs.append(Job(path=str(root / "wav" / split / f"{utt}.wav"), text=text,
+                            voice=_pick_voice(rng, split_voices_, d.engine_weights),
+                            speed=round(rng.uniform(*d.speed), 3), pitch=round(rng.uniform(*d.pitch), 2)))
+        plan[split] = jobs
+        start += sizes[split]
+    return {split: plan[split] for split in SPLITS}
+
+
+def _complete(root: Path, fingerprint: dict) -> dict | None:
+    """corpus.json when the corpus at `root` was built from this config and is all there."""
+    try:
+        info = json.loads((root / "corpus.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("config") != fingerprint or (root / MARKER).exists():
+        return None
+    for split, n in info["counts"].items():
+        try:
+            rows = (root / f"{split}.jsonl").read_text().splitlines()
+        except OSError:
+            return None
+        if len(rows) != n or not all((root / "wav" / split / f"{split}-{i:06d}.wav").exists() for i in range(n)):
+            return None
+    return info
+
+
+def _reset(root: Path) -> None:
+    """Remove a previous corpus (built from another config, or a partial one) from `root`."""
+    ours = (root / "corpus.json").exists() or (root / MARKER).exists()
+    if (root / "wav").exists() and not ours:
+        raise CorpusError(f"{root} has a wav/ folder but no corpus.json: not a corpus this recipe made; "
+                          f"choose another data.root or remove it")
+    shutil.rmtree(root / "wav", ignore_errors=True)
+    for split in SPLITS:
+        (root / f"{split}.jsonl").unlink(missing_ok=True)
+    (root / "corpus.json").unlink(missing_ok=True)
+
+
+def _chunks(jobs: list[Job], size: int) -> list[list[Job]]:
+    """Chunks of one engine each (festival speaks a chunk in one process)."""
+    out = []
+    for engine in ("espeak", "flite", "festival"):
+        mine = sorted((j for j in jobs if j.voice.startswith(engine + "-")), key=lambda j: j.voice)
+        out += [mine[i:i + size] for i in range(0, len(mine), size)]
+    return out
+
+
+def _synthesize_all(jobs: list[Job], d: DictConfig) -> dict[str, float]:
+    durations: dict[str, float] = {}
+    chunks = _chunks(jobs, d.chunk_size)
+    bar = tqdm(total=len(jobs), desc="synthesize", unit="utt", smoothing=0.05)
+    if d.num_workers == 0:
+        for chunk in chunks:
+            durations.update(zip((j.path for j in chunk), synthesize(chunk, d.sample_rate)))
+            bar.update(len(chunk))
+    else:
+        # spawn, not fork: the parent may hold torch threads
+        with ProcessPoolExecutor(d.num_workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+            futures = {ex.submit(synthesize, chunk, d.sample_rate): chunk for chunk in chunks}
+            try:
+                for fut in as_completed(futures):
+                    chunk = futures[fut]
+                    durations.update(zip((j.path for j in chunk), fut.result()))
+                    bar.update(len(chunk))
+            except BaseException:  # a failed chunk or Ctrl-C: do not wait for the rest
+                ex.shutdown(wait=False, cancel_futures=True)
+                raise
+    bar.close()
+    return durations
+
+
+def prepare_corpus(cfg: DictConfig) -> dict:
+    """Build (or find complete) the corpus described by `cfg.data`; returns corpus.json's dict."""
+    d = _data_cfg(cfg)
+    _check_config(d)
+    root = Path(d.root)
+    fingerprint = _fingerprint(d)
+    info = _complete(root, fingerprint)
+    if info is not None:
+        return {**info, "skipped": True}
+
+    t0 = time.time()
+    voices = [v.id for v in working_voices(voice_catalog(d.voices))]
+    if not voices:
+        raise CorpusError("no TTS voice works on this machine (apt-get install espeak-ng flite festival)")
+    marker = {"config": fingerprint, "voices": voices}
+    try:
+        resumable = json.loads((root / MARKER).read_text()) == marker
+    except (OSError, ValueError):
+        resumable = False
+    if not resumable:  # start afresh: never mix wavs made from another config or voice set
+        _reset(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text(json.dumps(marker))
+    for leftover in (root / "wav").glob("*/*.*.wav"):  # .tmp.wav / .raw.wav of a killed run
+        leftover.unlink()
+
+    plan = plan_corpus(cfg, voices)
+    jobs = [j for split in SPLITS for j in plan[split]]
+    durations = {}
+    for j in jobs:
+        if os.path.exists(j.path):
+            durations[j.path] = sf.info(j.path).frames / d.sample_rate
+    todo = [j for j in jobs if j.path not in durations]
+    durations.update(_synthesize_all(todo, d))
+
+    for split in SPLITS:
+        rows = [{"id": Path(j.path).stem, "audio": os.path.relpath(j.path, root), "duration": round(durations[j.path], 4),
+                 "text": j.text, "speaker": j.voice} for j in plan[split]]
+        tmp = root / f"{split}.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        os.replace(tmp, root / f"{split}.jsonl")
+    info = {
+        "name": d.name,
+        "seed": d.seed,
+        "config": fingerprint,
+        "counts": {s: len(plan[s]) for s in SPLITS},
+        "hours": {s: round(sum(durations[j.path] for j in plan[s]) / 3600, 4) for s in SPLITS},
+        "voices": {s: sorted({j.voice for j in plan[s]}) for s in SPLITS},
+        "voices_used": voices,
+        "voices_skipped": [v.id for v in voice_catalog(d.voices) if v.id not in voices],
+        "words": len({w for s in SPLITS for j in plan[s] for w in j.text.split()}),
+        "synthesized": len(todo),
+        "seconds": round(time.time() - t0, 1),
+    }
+    tmp = root / "corpus.json.tmp"
+    tmp.write_text(json.dumps(info, indent=1) + "\n")
+    os.replace(tmp, root / "corpus.json")
+    (root / MARKER).unlink()
+    return {**info, "skipped": False}

@@ -1,0 +1,315 @@
+"""Log-mel features, global CMVN and the sharded feature store.
+
+Store layout (ARCHITECTURE.md), under `cfg.features.dir`:
+    <split>/shard-00000.pt   torch.save dict: ids, feats [T, F] float16 (raw log-mel), texts,
+                             speakers, durations; `shard_size` utterances per shard
+    cmvn.pt                  {"mean": [F], "std": [F], "frames": int} over the train split
+    features.json            the FeatureExtractor config (+ how the store was made); written last,
+                             so a store without it is incomplete
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Mapping
+
+import torch
+import torchaudio
+from tqdm import tqdm
+
+from asr.audio import AudioError, load_audio
+from asr.manifest import read_manifest
+
+KINDS = ("fbank", "mel")
+CONFIG_KEYS = ("kind", "num_mel_bins", "frame_length_ms", "frame_shift_ms", "dither", "sample_rate")
+SHARD_KEYS = ("ids", "feats", "texts", "speakers", "durations")
+
+
+class FeatureError(ValueError):
+    """Bad feature config, missing store or manifest, or audio too short for one frame."""
+
+
+class FeatureExtractor:
+    """wave [samples] float32 at `sample_rate` -> log-mel features [T, num_mel_bins].
+
+    kind=fbank: `torchaudio.compliance.kaldi.fbank` (Kaldi's povey window, snip_edges).
+    kind=mel: `torchaudio.transforms.MelSpectrogram` + log, with the same window and hop
+    (n_fft = window rounded up to a power of two, as Kaldi does; no centre padding).
+    The waveform is used as read, in [-1, 1]; `dither` is in those units.
+    """
+
+    def __init__(self, kind: str = "fbank", num_mel_bins: int = 80, frame_length_ms: float = 25.0,
+                 frame_shift_ms: float = 10.0, dither: float = 0.0, sample_rate: int = 16000):
+        if kind not in KINDS:
+            raise FeatureError(f"features.kind={kind!r} is not one of: {', '.join(KINDS)}")
+        for key, value in (("num_mel_bins", num_mel_bins), ("sample_rate", sample_rate)):
+            if not isinstance(value, int) or value <= 0:
+                raise FeatureError(f"features.{key}={value!r} must be a positive integer")
+        for key, value in (("frame_length_ms", frame_length_ms), ("frame_shift_ms", frame_shift_ms)):
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise FeatureError(f"features.{key}={value!r} must be a positive number")
+        if not isinstance(dither, (int, float)) or dither < 0:
+            raise FeatureError(f"features.dither={dither!r} must be a number >= 0")
+        self.kind, self.num_mel_bins, self.dither, self.sample_rate = kind, num_mel_bins, float(dither), sample_rate
+        self.frame_length_ms, self.frame_shift_ms = float(frame_length_ms), float(frame_shift_ms)
+        self.win_length = int(sample_rate * self.frame_length_ms / 1000)  # samples
+        self.hop_length = int(sample_rate * self.frame_shift_ms / 1000)
+        self.n_fft = 1 << (self.win_length - 1).bit_length()
+        if kind == "mel":
+            self.mel = torchaudio.transforms.MelSpectrogram(
+                sample_rate, n_fft=self.n_fft, win_length=self.win_length, hop_length=self.hop_length,
+                n_mels=num_mel_bins, center=False, power=2.0)
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "FeatureExtractor":
+        """Build from a config mapping (cfg.features or features.json); other keys are ignored."""
+        return cls(**{k: config[k] for k in CONFIG_KEYS if k in config})
+
+    def to_config(self) -> dict:
+        return {k: getattr(self, k) for k in CONFIG_KEYS}
+
+    @property
+    def dim(self) -> int:
+        return self.num_mel_bins
+
+    def __call__(self, wave: torch.Tensor) -> torch.Tensor:
+        min_samples = self.win_length if self.kind == "fbank" else self.n_fft
+        if wave.dim() != 1 or wave.numel() < min_samples:
+            raise FeatureError(f"need a 1-d waveform of at least {min_samples} samples (one frame), "
+                               f"got shape {tuple(wave.shape)}")
+        if self.kind == "fbank":
+            return torchaudio.compliance.kaldi.fbank(
+                wave.unsqueeze(0), num_mel_bins=self.num_mel_bins, frame_length=self.frame_length_ms,
+                frame_shift=self.frame_shift_ms, dither=self.dither, sample_frequency=self.sample_rate)
+        if self.dither:
+            wave = wave + self.dither * torch.randn_like(wave)
+        return self.mel(wave).clamp_min(1e-10).log().T  # [F, T] -> [T, F]
+
+
+class GlobalCMVN:
+    """Per-bin mean and standard deviation over every frame of a split (float64 sums)."""
+
+    def __init__(self, dim: int, std_floor: float = 1e-2):
+        self.sum = torch.zeros(dim, dtype=torch.float64)
+        self.sum_sq = torch.zeros(dim, dtype=torch.float64)
+        self.frames = 0
+        self.std_floor = std_floor
+
+    def accumulate(self, feats: torch.Tensor) -> None:
+        feats = feats.double()  # [T, F]
+        self.sum += feats.sum(0)
+        self.sum_sq += feats.square().sum(0)
+        self.frames += feats.shape[0]
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return (self.sum / max(self.frames, 1)).float()
+
+    @property
+    def std(self) -> torch.Tensor:
+        mean = self.sum / max(self.frames, 1)
+        var = self.sum_sq / max(self.frames, 1) - mean.square()
+        return var.clamp_min(0).sqrt().clamp_min(self.std_floor).float()
+
+    def normalize(self, feats: torch.Tensor) -> torch.Tensor:
+        return (feats.float() - self.mean) / self.std
+
+    def state_dict(self) -> dict:
+        return {"mean": self.mean, "std": self.std, "frames": self.frames}
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping) -> "GlobalCMVN":
+        mean, std = state["mean"].double(), state["std"].double()
+        cmvn = cls(mean.numel())
+        cmvn.frames = int(state.get("frames", 1)) or 1
+        cmvn.sum = mean * cmvn.frames
+        cmvn.sum_sq = (std.square() + mean.square()) * cmvn.frames
+        return cmvn
+
+
+def shard_path(store: str | Path, split: str, index: int) -> Path:
+    return Path(store) / split / f"shard-{index:05d}.pt"
+
+
+def write_shard(path: Path, shard: dict) -> str:
+    """torch.save to a temporary name, then rename: a shard on disk is always complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(shard, tmp)
+    os.replace(tmp, path)
+    return path.name
+
+
+def load_split(store: str | Path, split: str) -> dict[str, list]:
+    """Every shard of one split, concatenated: {"ids", "feats", "texts", "speakers", "durations"}."""
+    shards = sorted((Path(store) / split).glob("shard-*.pt"))
+    if not shards:
+        raise FeatureError(f"{Path(store) / split}: no feature shards (run recipes/extract_features.py)")
+    out = {k: [] for k in SHARD_KEYS}
+    for path in shards:
+        shard = torch.load(path, weights_only=True)
+        for k in SHARD_KEYS:
+            out[k].extend(shard[k])
+    return out
+
+
+def load_cmvn(store: str | Path) -> GlobalCMVN:
+    path = Path(store) / "cmvn.pt"
+    if not path.is_file():
+        raise FeatureError(f"{path}: no CMVN statistics (run recipes/extract_features.py)")
+    return GlobalCMVN.from_state_dict(torch.load(path, weights_only=True))
+
+
+# --- extraction ------------------------------------------------------------------------------
+_extractor: FeatureExtractor | None = None  # one per worker process
+
+
+def _init_worker(config: dict, single_thread: bool) -> None:
+    global _extractor
+    if single_thread:
+        torch.set_num_threads(1)  # the workers are the parallelism
+    _extractor = FeatureExtractor.from_config(config)
+
+
+def _extract_one(job: tuple[dict, float]) -> tuple[torch.Tensor | None, float, str]:
+    """(manifest row, speed factor) -> (feats [T, F] float16 or None, seconds, error message)."""
+    row, factor = job
+    sr = _extractor.sample_rate
+    try:
+        if "offset" in row:
+            wave = load_audio(row["audio"], sr, offset=row["offset"], duration=row["duration"])
+        else:
+            wave = load_audio(row["audio"], sr)
+        if factor != 1.0:
+            wave = torchaudio.functional.speed(wave.unsqueeze(0), sr, factor)[0][0]
+        return _extractor(wave).half(), wave.numel() / sr, ""
+    except AudioError as e:  # names the file already
+        return None, 0.0, str(e)
+    except FeatureError as e:
+        return None, 0.0, f"{row['audio']}: {e}"
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _is_complete(store: Path, plan: dict) -> dict | None:
+    """The saved features.json when the store was made by `plan` and every file is there."""
+    try:
+        meta = json.loads((store / "features.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("extraction") != plan or not (store / "cmvn.pt").is_file():
+        return None
+    for split, info in meta["summary"]["splits"].items():
+        if not all((store / split / name).is_file() for name in info["shards"]):
+            return None
+    return meta
+
+
+def _print_summary(summary: dict) -> None:
+    print(f"features -> {summary['dir']}")
+    for split, s in summary["splits"].items():
+        print(f"  {split:<12} {s['utterances']:>8,} utts {s['hours']:>8.2f} h {s['frames']:>12,} frames "
+              f"{len(s['shards']):>4} shards {s['skipped']:>5} skipped")
+    print(f"  {'total':<12} {summary['utterances']:>8,} utts {summary['hours']:>8.2f} h {summary['frames']:>12,} "
+          f"frames in {summary['seconds']:.1f} s: {summary['frames_per_second']:,.0f} frames/s, "
+          f"{summary['skipped']} skipped")
+
+
+def extract_features(cfg) -> dict:
+    """Extract features for every manifest in `cfg.features.manifests` into `cfg.features.dir`.
+
+    CMVN statistics come from `cfg.features.train_split`, which alone gets speed-perturbed
+    copies (`cfg.features.speed_perturb`, e.g. [0.9, 1.0, 1.1]; ids get `-sp0.9`). Skips the
+    work when features.json shows the same config and manifests and every shard exists.
+    Unreadable audio is skipped with a one-line warning and counted. Returns the summary.
+    """
+    fcfg = cfg.features
+    extractor = FeatureExtractor.from_config(fcfg)
+    store = Path(fcfg.dir)
+    manifests = {str(split): Path(path) for split, path in fcfg.manifests.items()}
+    train_split = fcfg.train_split
+    if train_split not in manifests:
+        raise FeatureError(f"features.train_split={train_split!r} is not a key of features.manifests "
+                           f"({', '.join(manifests)})")
+    factors = [float(f) for f in fcfg.speed_perturb] or [1.0]
+    if any(f <= 0 for f in factors):
+        raise FeatureError(f"features.speed_perturb={factors} must hold positive factors")
+    if not isinstance(fcfg.shard_size, int) or fcfg.shard_size <= 0:
+        raise FeatureError(f"features.shard_size={fcfg.shard_size!r} must be a positive integer")
+    for split, path in manifests.items():
+        if not path.is_file():
+            raise FeatureError(f"{path}: no manifest for split {split!r} (build the corpus or import the data first)")
+
+    plan = {"features": extractor.to_config(), "train_split": train_split, "speed_perturb": factors,
+            "shard_size": fcfg.shard_size,
+            "manifests": {split: {"path": str(path.absolute()), "sha1": _sha1(path)} for split, path in manifests.items()}}
+    meta = _is_complete(store, plan)
+    if meta is not None:
+        print(f"features in {store} are up to date with this config: nothing to do")
+        return {**meta["summary"], "cached": True}
+    (store / "features.json").unlink(missing_ok=True)
+
+    num_workers = int(fcfg.num_workers)
+    ctx = multiprocessing.get_context()
+    pool = ctx.Pool(num_workers, _init_worker, (extractor.to_config(), True)) if num_workers > 0 else None
+    if pool is None:
+        _init_worker(extractor.to_config(), single_thread=False)
+    cmvn = GlobalCMVN(extractor.dim)
+    summary = {"dir": str(store), "splits": {}}
+    start = time.time()
+    try:
+        for split, path in manifests.items():
+            rows = read_manifest(path)
+            split_factors = factors if split == train_split else [1.0]
+            jobs = [(row, f) for row in rows for f in split_factors]
+            results = pool.imap(_extract_one, jobs, chunksize=8) if pool else map(_extract_one, jobs)
+            for old in (store / split).glob("shard-*"):
+                old.unlink()
+            stats = {"utterances": 0, "hours": 0.0, "frames": 0, "skipped": 0, "shards": []}
+            shard = {k: [] for k in SHARD_KEYS}
+            for (row, factor), (feats, seconds, error) in tqdm(zip(jobs, results), total=len(jobs), desc=split,
+                                                             unit="utt", dynamic_ncols=True):
+                if feats is None:
+                    tqdm.write(f"warning: skipped {row['id']}: {error}", file=sys.stderr)
+                    stats["skipped"] += 1
+                    continue
+                shard["ids"].append(row["id"] if factor == 1.0 else f"{row['id']}-sp{factor:g}")
+                shard["feats"].append(feats)
+                shard["texts"].append(row["text"])
+                shard["speakers"].append(row["speaker"])
+                shard["durations"].append(round(seconds, 4))
+                stats["utterances"] += 1
+                stats["hours"] += seconds / 3600
+                stats["frames"] += feats.shape[0]
+                if split == train_split:
+                    cmvn.accumulate(feats)
+                if len(shard["ids"]) == fcfg.shard_size:
+                    stats["shards"].append(write_shard(shard_path(store, split, len(stats["shards"])), shard))
+                    shard = {k: [] for k in SHARD_KEYS}
+            if shard["ids"] or not stats["shards"]:  # an all-skipped split still gets one (empty) shard
+                stats["shards"].append(write_shard(shard_path(store, split, len(stats["shards"])), shard))
+            summary["splits"][split] = stats
+    finally:
+        if pool is not None:
+            pool.terminate()
+    if cmvn.frames == 0:
+        raise FeatureError(f"split {train_split!r} ({manifests[train_split]}) gave no usable utterances")
+    torch.save(cmvn.state_dict(), store / "cmvn.pt.tmp")
+    os.replace(store / "cmvn.pt.tmp", store / "cmvn.pt")
+
+    seconds = time.time() - start
+    totals = {k: sum(s[k] for s in summary["splits"].values()) for k in ("utterances", "hours", "frames", "skipped")}
+    summary.update(totals, seconds=round(seconds, 2), frames_per_second=totals["frames"] / max(seconds, 1e-9),
+                   num_workers=num_workers)
+    meta = {**extractor.to_config(), "extraction": plan, "summary": summary}
+    (store / "features.json.tmp").write_text(json.dumps(meta, indent=1))
+    os.replace(store / "features.json.tmp", store / "features.json")
+    _print_summary(summary)
+    return summary

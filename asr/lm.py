@@ -1,0 +1,221 @@
+"""Word n-gram language model from training text: interpolated Kneser-Ney, written as ARPA.
+
+KenLM does not install from a wheel here (it compiles), so a small trainer, ARPA writer and
+ARPA reader live in this file. Probabilities in ARPA files are log10, as usual; `NGramLM`
+scores in natural log. Sentences are wrapped in <s> ... </s>; unseen words map to <unk>,
+which takes the uniform share of the unigram distribution.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Iterable
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+LN10 = math.log(10.0)
+
+
+class LMError(ValueError):
+    """A bad LM file or bad LM settings; the message names the file or key."""
+
+
+def count_ngrams(sentences: Iterable[str], order: int) -> list[Counter]:
+    """counts[n - 1][(w1, ..., wn)] for n = 1..order, over <s> sentence </s>."""
+    if order < 1:
+        raise LMError(f"lm order={order} must be >= 1")
+    counts = [Counter() for _ in range(order)]
+    for line in sentences:
+        words = [BOS] + line.split() + [EOS]
+        for n in range(1, order + 1):
+            for i in range(len(words) - n + 1):
+                counts[n - 1][tuple(words[i:i + n])] += 1
+    return counts
+
+
+def _discount(counts: Counter) -> float:
+    """Absolute discount D = n1 / (n1 + 2 n2) (Ney et al.), clipped to a sane range for tiny corpora."""
+    n1 = sum(1 for c in counts.values() if c == 1)
+    n2 = sum(1 for c in counts.values() if c == 2)
+    if n1 == 0 or n2 == 0:
+        return 0.5
+    return min(max(n1 / (n1 + 2 * n2), 0.1), 0.9)
+
+
+def train_kneser_ney(sentences: Iterable[str], order: int = 3) -> list[dict[tuple, tuple[float, float]]]:
+    """Interpolated Kneser-Ney. Returns per order {ngram: (log10 prob, log10 backoff)}.
+
+    The highest order uses raw counts, lower orders continuation counts (how many distinct
+    words precede the n-gram), except n-grams that start with <s>, which nothing precedes.
+    The interpolation weight of a context is its ARPA backoff weight.
+    """
+    raw = count_ngrams(sentences, order)
+    if not raw[0]:
+        raise LMError("no text to train the LM on")
+    # modified counts: continuation counts for lower orders
+    counts = [Counter() for _ in range(order)]
+    counts[-1] = raw[-1]
+    for n in range(order - 1):
+        cont = Counter()
+        for ng in raw[n + 1]:
+            cont[ng[1:]] += 1
+        for ng, c in raw[n].items():
+            counts[n][ng] = c if ng[0] == BOS else cont[ng]
+    vocab = [w for (w,) in counts[0] if w != BOS] + [UNK]
+
+    probs: list[dict[tuple, float]] = [dict() for _ in range(order)]
+    bows: list[dict[tuple, float]] = [dict() for _ in range(order)]
+    # unigrams: discounted counts interpolated with the uniform distribution over the vocabulary
+    D = _discount(counts[0])
+    uni = {ng: c for ng, c in counts[0].items() if ng[0] != BOS}
+    total = sum(uni.values())
+    gamma = D * len(uni) / total
+    for w in vocab:
+        probs[0][(w,)] = max(uni.get((w,), 0) - D, 0) / total + gamma / len(vocab)
+    for n in range(1, order):
+        D = _discount(counts[n])
+        ctx_total: dict[tuple, int] = defaultdict(int)
+        ctx_types: dict[tuple, int] = defaultdict(int)
+        for ng, c in counts[n].items():
+            ctx_total[ng[:-1]] += c
+            ctx_types[ng[:-1]] += 1
+        for ctx in ctx_total:
+            bows[n - 1][ctx] = D * ctx_types[ctx] / ctx_total[ctx]
+        for ng, c in counts[n].items():
+            lower = _interp(probs, bows, ng[1:])
+            probs[n][ng] = (c - D) / ctx_total[ng[:-1]] + bows[n - 1][ng[:-1]] * lower
+    model = []
+    for n in range(order):
+        model.append({ng: (math.log10(p), math.log10(bows[n][ng]) if ng in bows[n] else 0.0)
+                      for ng, p in probs[n].items()})
+    model[0][(BOS,)] = (-99.0, math.log10(bows[0][(BOS,)]) if (BOS,) in bows[0] else 0.0)
+    return model
+
+
+def _interp(probs: list[dict], bows: list[dict], ng: tuple) -> float:
+    """p(w | h) for ng = h + (w,) by backing off through the (linear) probabilities built so far."""
+    n = len(ng)
+    if ng in probs[n - 1]:
+        return probs[n - 1][ng]
+    if n == 1:
+        return probs[0][(UNK,)]
+    return bows[n - 2].get(ng[:-1], 1.0) * _interp(probs, bows, ng[1:])
+
+
+def write_arpa(model: list[dict[tuple, tuple[float, float]]], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\\data\\\n")
+        for n, grams in enumerate(model, 1):
+            f.write(f"ngram {n}={len(grams)}\n")
+        for n, grams in enumerate(model, 1):
+            f.write(f"\n\\{n}-grams:\n")
+            for ng in sorted(grams):
+                lp, bow = grams[ng]
+                line = f"{lp:.6f}\t{' '.join(ng)}"
+                if n < len(model) and bow != 0.0:
+                    line += f"\t{bow:.6f}"
+                f.write(line + "\n")
+        f.write("\n\\end\\\n")
+    tmp.replace(path)
+    return path
+
+
+class NGramLM:
+    """A backoff n-gram LM read from an ARPA file; `score` returns natural-log probabilities."""
+
+    def __init__(self, model: list[dict[tuple, tuple[float, float]]]):
+        self.order = len(model)
+        self.prob = {ng: lp * LN10 for grams in model for ng, (lp, _) in grams.items()}
+        self.bow = {ng: b * LN10 for grams in model for ng, (_, b) in grams.items() if b != 0.0}
+        self.vocab = {ng[0] for ng in model[0]}
+        self.contexts = {ng[:-1] for grams in model[1:] for ng in grams}
+
+    @classmethod
+    def from_arpa(cls, path: str | Path) -> "NGramLM":
+        return cls(read_arpa(path))
+
+    def score(self, context: tuple, word: str) -> tuple[tuple, float]:
+        """(next context, ln p(word | context)), backing off to shorter contexts.
+
+        The next context is the longest suffix of context + word that some n-gram continues:
+        hypotheses that agree on it get the same scores from then on, so it is the LM state.
+        """
+        if word not in self.vocab:
+            word = UNK
+        ctx = tuple(context[len(context) - self.order + 1:]) if self.order > 1 else ()
+        lp = 0.0
+        while ctx + (word,) not in self.prob:
+            if not ctx:  # a word the model has never seen and no <unk> entry
+                return (), -99.0 * LN10
+            lp += self.bow.get(ctx, 0.0)
+            ctx = ctx[1:]
+        ngram = ctx + (word,)
+        state = ngram[len(ngram) - self.order + 1:] if self.order > 1 else ()
+        while state and state not in self.contexts:
+            state = state[1:]
+        return state, lp + self.prob[ngram]
+
+    def sentence_logprob(self, sentence: str) -> float:
+        ctx, total = (BOS,), 0.0
+        for w in sentence.split() + [EOS]:
+            ctx, lp = self.score(ctx, w)
+            total += lp
+        return total
+
+
+def read_arpa(path: str | Path) -> list[dict[tuple, tuple[float, float]]]:
+    """Parse an ARPA file into per-order {ngram: (log10 prob, log10 backoff)}."""
+    path = Path(path)
+    if not path.is_file():
+        raise LMError(f"LM file {path} does not exist")
+    model: list[dict] = []
+    counts: list[int] = []
+    section = 0
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line == "\\data\\":
+                continue
+            if line == "\\end\\":
+                break
+            if line.startswith("ngram "):
+                counts.append(int(line.split("=")[1]))
+                continue
+            if line.startswith("\\") and line.endswith("-grams:"):
+                section = int(line[1:line.index("-")])
+                model.append({})
+                continue
+            parts = line.split()
+            if section == 0 or len(parts) < section + 1:
+                raise LMError(f"{path}:{lineno}: not an ARPA line: {line[:60]!r}")
+            ng = tuple(parts[1:section + 1])
+            bow = float(parts[section + 1]) if len(parts) > section + 1 else 0.0
+            model[section - 1][ng] = (float(parts[0]), bow)
+    if not model or [len(m) for m in model] != counts:
+        raise LMError(f"{path} is not a complete ARPA file (header counts {counts}, "
+                      f"read {[len(m) for m in model]})")
+    return model
+
+
+def write_lexicon(words: Iterable[str], spell, path: str | Path) -> Path:
+    """One line per word: `word tok1 tok2 ...`, spelled by `spell(word) -> list[str]`.
+
+    Words the tokenizer cannot spell (empty spelling) are left out.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for w in sorted(set(words)):
+            toks = spell(w)
+            if toks:
+                f.write(f"{w} {' '.join(toks)}\n")
+    return path
+
+
+def build_lm(texts: Iterable[str], out_dir: str | Path, order: int = 3) -> Path:
+    """Train on `texts` and write `<out_dir>/<order>gram.arpa`; returns its path."""
+    model = train_kneser_ney(list(texts), order)
+    return write_arpa(model, Path(out_dir) / f"{order}gram.arpa")

@@ -1,0 +1,111 @@
+"""Ahead-of-time compile of every kernel configuration the launcher can choose (no GPU needed).
+
+    python -m kernels.aot                      # table for H in 256 320 512 768 1024, sm_80 + sm_90
+    python -m kernels.aot --hidden 320 --arch 90 --dtype bf16 --json
+
+Registers and spills come from the `ptxas -v` bundled with Triton, shared memory from the
+compiled kernel's metadata. Must run without TRITON_INTERPRET=1 (the jit functions are
+interpreter wrappers then): the tests call it in a subprocess.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+
+from kernels import lstm
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+TRITON_TYPE = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+KERNELS = {"fwd": lstm._lstm_fwd_kernel, "bwd": lstm._lstm_bwd_kernel}
+# per-block shared memory limits (opt-in maximum) of A100 / H100
+SHARED_LIMIT = {80: 163 * 1024, 90: 227 * 1024}
+
+
+def _ptxas() -> str:
+    return str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas")
+
+
+def _signature(name: str, dtype: torch.dtype) -> dict[str, str]:
+    """Argument types of a kernel: tensors of the input dtype, fp32 buffers, int32 indices."""
+    dt = "*" + TRITON_TYPE[dtype]
+    if name == "fwd":
+        ptrs = {"xproj_ptr": dt, "w_ptr": dt, "y_ptr": dt, "hbuf_ptr": "*fp32", "cstate_ptr": "*fp32",
+                "hn_ptr": "*fp32", "cn_ptr": "*fp32", "gsave_ptr": dt, "csave_ptr": "*fp32"}
+        ints = ["B", "T", "s_begin", "n_steps"]
+    else:
+        ptrs = {"dy_ptr": dt, "w_ptr": dt, "gsave_ptr": dt, "csave_ptr": "*fp32", "c0_ptr": "*fp32",
+                "dx_ptr": "*fp32", "gbuf_ptr": "*fp32", "dh_ptr": "*fp32", "dc_ptr": "*fp32"}
+        ints = ["B", "T", "k_begin", "n_steps"]
+    sig = dict(ptrs)
+    sig.update({"len_ptr": "*i32", "tile_len_ptr": "*i32", "count_ptr": "*i32"})
+    sig.update({k: "i32" for k in ints})
+    return sig
+
+
+def compile_config(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2) -> dict:
+    """Compile one launcher configuration for sm_<arch>; returns its resource usage."""
+    fn = KERNELS[name]
+    cfg = lstm.default_config(H, dtype)
+    HP = lstm.padded_hidden(H)
+    BH = min(cfg.block_h, HP)
+    n_hb = triton.cdiv(H, BH)
+    resident = lstm.weights_resident(BH, HP, dtype)
+    constexprs = dict(H=H, HP=HP, D=D, BH=BH, BB=cfg.block_b, BK=min(cfg.block_k, HP), REVERSE=False,
+                      SYNC=n_hb > 1, RESIDENT=resident, DOT_PRECISION=lstm.dot_precision(dtype), INTERPRET=False)
+    if name == "fwd":
+        constexprs["SAVE"] = True
+    sig = _signature(name, dtype)
+    for k in constexprs:
+        sig[k] = "constexpr"
+    sig = {k: sig[k] for k in fn.arg_names}  # in argument order
+    attrs = {(i,): [["tt.divisibility", 16]] for i, k in enumerate(fn.arg_names) if sig[k].startswith("*")}
+    src = ASTSource(fn=fn, signature=sig, constexprs=constexprs, attrs=attrs)
+    compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": cfg.num_warps})
+    gpu = f"sm_{arch}a" if arch >= 90 else f"sm_{arch}"
+    with tempfile.TemporaryDirectory() as tmp:
+        ptx = Path(tmp) / "k.ptx"
+        ptx.write_text(compiled.asm["ptx"])
+        res = subprocess.run([_ptxas(), "-v", f"--gpu-name={gpu}", str(ptx), "-o", str(Path(tmp) / "k.cubin")],
+                             capture_output=True, text=True, check=True)
+    log = res.stdout + res.stderr
+    regs = int(re.search(r"Used (\d+) registers", log).group(1))
+    spill_st = int(re.search(r"(\d+) bytes spill stores", log).group(1))
+    spill_ld = int(re.search(r"(\d+) bytes spill loads", log).group(1))
+    return {"kernel": name, "arch": f"sm_{arch}", "H": H, "dtype": TRITON_TYPE[dtype], "block_h": BH,
+            "hblocks": n_hb, "resident": resident, "warps": cfg.num_warps, "registers": regs, "spills": spill_st + spill_ld,
+            "shared": compiled.metadata.shared, "shared_limit": SHARED_LIMIT[arch]}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hidden", type=int, nargs="+", default=list(lstm.AOT_HIDDEN_SIZES))
+    p.add_argument("--arch", type=int, nargs="+", default=[80, 90], choices=[80, 90])
+    p.add_argument("--dtype", nargs="+", default=list(DTYPES), choices=list(DTYPES))
+    p.add_argument("--kernel", nargs="+", default=list(KERNELS), choices=list(KERNELS))
+    p.add_argument("--json", action="store_true", help="one JSON object per line instead of the table")
+    args = p.parse_args(argv)
+    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+        raise SystemExit("kernels.aot: unset TRITON_INTERPRET (the interpreter replaces the jit functions)")
+    cols = ["kernel", "arch", "H", "dtype", "block_h", "hblocks", "resident", "warps", "registers", "spills", "shared"]
+    if not args.json:
+        print(" ".join(f"{c:>9}" for c in cols))
+    for name in args.kernel:
+        for arch in args.arch:
+            for H in args.hidden:
+                for dt in args.dtype:
+                    row = compile_config(name, H, DTYPES[dt], arch)
+                    print(json.dumps(row) if args.json else " ".join(f"{row[c]!s:>9}" for c in cols), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,585 @@
+"""Persistent Triton LSTM recurrence: forward and backward, both directions in one launch.
+
+The input projection x·W_ihᵀ + b for every step is one big matmul outside (cuBLAS); these
+kernels run only the recurrence, gate order i, f, g, o as `torch.nn.LSTM`:
+
+    gates_t = xproj_t + h_{t-1} @ W_hhᵀ                              [B, 4H]
+    i, f, g, o = σ(gates_i), σ(gates_f), tanh(gates_g), σ(gates_o)
+    c_t = f ⊙ c_{t-1} + i ⊙ g
+    h_t = o ⊙ tanh(c_t)
+
+Backward (one step, carried dh, dc; `pre` = gradient before the activation):
+    dh_t  = dy_t + dh_carry          dc_t = dc_carry + dh_t ⊙ o ⊙ (1 - tanh²c_t)
+    do = dh_t ⊙ tanh c_t ⊙ o(1-o)    di = dc_t ⊙ g ⊙ i(1-i)
+    df = dc_t ⊙ c_{t-1} ⊙ f(1-f)     dg = dc_t ⊙ i ⊙ (1-g²)
+    dc_{t-1} = dc_t ⊙ f              dh_{t-1} = [di df dg do] @ W_hh     (= d xproj_t @ W_hh)
+    dW_hh = Σ_t d xproj_tᵀ · h_{t-1}   (one matmul after the loop, in the launcher)
+
+Dimensions: B batch, T time, D directions (d = 0 forward, d = 1 reverse), H hidden units,
+G = 4H gate columns; BB rows of the batch per program, BH hidden units per program,
+HP = H padded to a power of two (the dot's K).
+
+Grid (D, n_hblocks, n_btiles): program (d, hb, bt) owns direction d, hidden units
+[hb·BH, (hb+1)·BH) with all four of their gates (so the cell update is local) and batch rows
+[bt·BB, (bt+1)·BB). It loads its slice of W_hh (4·BH × H) once, before the time loop, and
+keeps it on chip for every step. The new h of each step goes through a global ping-pong
+buffer hbuf [2, D, B, H] (fp32); programs of the same (d, bt) meet at a grid barrier (an
+atomic counter per (d, bt): release on arrive, acquire while spinning) in a cooperative
+launch. With one hidden block no barrier is needed. When the grid cannot be co-resident
+(or under the interpreter, which runs programs one after another) the launcher runs the
+same kernel one step per launch ("step mode"), the launch boundary being the barrier.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+
+from kernels.reference import check_inputs
+
+INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
+# Tests turn this on: every buffer the kernels should fully overwrite starts as NaN.
+DEBUG_FILL_NAN = os.environ.get("KERNELS_DEBUG_NAN", "0") == "1"
+
+
+@triton.jit
+def _tanh(x):
+    # libdevice.tanh does not run under the interpreter; this is accurate to ~6e-8 in fp32
+    return 2.0 * tl.sigmoid(2.0 * x) - 1.0
+
+
+@triton.jit
+def _grid_barrier(count_ptr, target):
+    """All programs sharing count_ptr wait until it reaches target (one arrive each)."""
+    tl.debug_barrier()  # every thread of this program has issued its stores
+    tl.atomic_add(count_ptr, 1, sem="release")
+    seen = tl.atomic_add(count_ptr, 0, sem="acquire")
+    while seen < target:
+        seen = tl.atomic_add(count_ptr, 0, sem="acquire")
+    tl.debug_barrier()
+
+
+@triton.jit
+def _load_w(w_ptr, row0, rows, cols, mask, H: tl.constexpr, TRANSPOSE: tl.constexpr, INTERPRET: tl.constexpr):
+    # W_hh[d] is [4H, H]. Forward needs W[row0 + j, k] as [K=k, N=j]; backward W[row0 + k, j].
+    if TRANSPOSE:
+        w = tl.load(w_ptr + (row0 + cols[None, :]) * H + rows[:, None], mask=mask, other=0.0)
+    else:
+        w = tl.load(w_ptr + (row0 + rows[:, None]) * H + cols[None, :], mask=mask, other=0.0)
+    if INTERPRET:
+        w = w.to(tl.float32)  # tl.dot on 16-bit inputs is wrong under the interpreter
+    return w
+
+
+@triton.jit
+def _load_w_chunks(w_ptr, cols, cmask, H: tl.constexpr, HP: tl.constexpr, BK: tl.constexpr,
+                   TRANSPOSE: tl.constexpr, INTERPRET: tl.constexpr):
+    """This program's W_hh slice as (gate, K-chunk) tiles [BK, BH], index gate * (HP // BK) + chunk.
+
+    Loaded once before the time loop; the compiler keeps the tiles in shared memory (they are
+    the B operand of every step's dots) and loads one [BK, BH] tile at a time into registers.
+    """
+    ws = ()
+    for g in tl.static_range(4):
+        for kc in tl.static_range(HP // BK):
+            ks = kc * BK + tl.arange(0, BK)
+            ws = ws + (_load_w(w_ptr, g * H, ks, cols, (ks < H)[:, None] & cmask[None, :], H, TRANSPOSE, INTERPRET),)
+    return ws
+
+
+@triton.jit
+def _w_chunk(ws, w_ptr, g: tl.constexpr, kc: tl.constexpr, cols, cmask, H: tl.constexpr, HP: tl.constexpr,
+             BK: tl.constexpr, TRANSPOSE: tl.constexpr, RESIDENT: tl.constexpr, INTERPRET: tl.constexpr):
+    if RESIDENT:
+        w = ws[g * (HP // BK) + kc]
+    else:  # weights too big for the chip (fp32, large H): stream the tile from L2 every step
+        ks = kc * BK + tl.arange(0, BK)
+        w = _load_w(w_ptr, g * H, ks, cols, (ks < H)[:, None] & cmask[None, :], H, TRANSPOSE, INTERPRET)
+    return w
+
+
+@triton.jit
+def _dot_operand(x, w_ptr, INTERPRET: tl.constexpr):
+    if INTERPRET:
+        x = x.to(tl.float32)
+    else:
+        x = x.to(w_ptr.dtype.element_ty)
+    return x
+
+
+@triton.jit(do_not_specialize=["B", "T", "s_begin", "n_steps"])
+def _lstm_fwd_kernel(
+    xproj_ptr, w_ptr, y_ptr,            # [B,T,D,4H], [D,4H,H], [B,T,D,H]
+    hbuf_ptr, cstate_ptr,               # [2,D,B,H] fp32 (h ping-pong), [D,B,H] fp32 (c)
+    hn_ptr, cn_ptr,                     # [D,B,H] fp32
+    gsave_ptr, csave_ptr,               # [B,T,D,4H] activated gates, [B,T,D,H] fp32 c_t
+    len_ptr, tile_len_ptr, count_ptr,   # [B] int32, [n_btiles] int32, [D, n_btiles] int32
+    B, T, s_begin, n_steps,
+    H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
+    BK: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr, SAVE: tl.constexpr,
+    RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr,
+):
+    d = tl.program_id(0)
+    hb = tl.program_id(1)
+    bt = tl.program_id(2)
+    n_hb = tl.num_programs(1)
+    n_bt = tl.num_programs(2)
+    backward = (d == 1) | REVERSE
+
+    rows = bt * BB + tl.arange(0, BB)             # batch rows of this tile      [BB]
+    rmask = rows < B
+    rows64 = rows.to(tl.int64)
+    cols = hb * BH + tl.arange(0, BH)             # hidden units of this program [BH]
+    cmask = cols < H
+    m_own = rmask[:, None] & cmask[None, :]       # [BB, BH]
+    length = tl.load(len_ptr + rows, mask=rmask, other=0)
+    tile_len = tl.load(tile_len_ptr + bt)
+
+    # this program's W_hh slice, W[g*H + j, k] as [K=k, N=j] tiles, on chip for the whole loop
+    wd = w_ptr + d * (4 * H * H)
+    ws = ()
+    if RESIDENT:
+        ws = _load_w_chunks(wd, cols, cmask, H, HP, BK, True, INTERPRET)
+
+    state = (d * B + rows[:, None]) * H + cols[None, :]   # offsets in [D,B,H]  [BB, BH]
+    c = tl.load(cstate_ptr + state, mask=m_own, other=0.0)
+    s0 = tl.minimum(s_begin, tile_len)
+    h = tl.load(hbuf_ptr + (s0 % 2) * (D * B * H) + state, mask=m_own, other=0.0)
+
+    if s_begin == 0:  # zero y past the tile's longest sequence (the loop never gets there)
+        for t in range(tile_len, T):
+            yz = y_ptr + ((rows64 * T + t) * D + d) * H
+            tl.store(yz[:, None] + cols[None, :], tl.zeros([BB, BH], dtype=tl.float32), mask=m_own)
+
+    s_end = tl.minimum(s_begin + n_steps, tile_len)
+    for s in range(s_begin, s_end):
+        active = (s < length) & rmask
+        a2 = active[:, None]
+        t = tl.where(backward, length - 1 - s, s)
+        t = tl.where(active, t, s)  # inactive rows: y = 0 at time s (>= their length)
+        xrow = xproj_ptr + ((rows64 * T + t) * D + d) * (4 * H)   # [BB]
+        m_x = a2 & cmask[None, :]
+
+        hrow = hbuf_ptr + (s % 2) * (D * B * H) + (d * B + rows) * H   # [BB]
+        xi = tl.load(xrow[:, None] + 0 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
+        xf = tl.load(xrow[:, None] + 1 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
+        xg = tl.load(xrow[:, None] + 2 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
+        xo = tl.load(xrow[:, None] + 3 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
+        for kc in tl.static_range(HP // BK):  # gates += h_{t-1}[:, chunk] @ W[chunk]   [BB, BH]
+            kk = kc * BK + tl.arange(0, BK)
+            hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
+                         cache_modifier=".cg")
+            hk = _dot_operand(hk, w_ptr, INTERPRET)                    # [BB, BK]
+            xi = tl.dot(hk, _w_chunk(ws, wd, 0, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xi,
+                        input_precision=DOT_PRECISION)
+            xf = tl.dot(hk, _w_chunk(ws, wd, 1, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xf,
+                        input_precision=DOT_PRECISION)
+            xg = tl.dot(hk, _w_chunk(ws, wd, 2, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xg,
+                        input_precision=DOT_PRECISION)
+            xo = tl.dot(hk, _w_chunk(ws, wd, 3, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xo,
+                        input_precision=DOT_PRECISION)
+        gi = tl.sigmoid(xi)
+        gf = tl.sigmoid(xf)
+        gg = _tanh(xg)
+        go = tl.sigmoid(xo)
+        c_new = gf * c + gi * gg
+        h_new = go * _tanh(c_new)
+        c = tl.where(a2, c_new, c)
+        h = tl.where(a2, h_new, h)
+
+        yrow = y_ptr + ((rows64 * T + t) * D + d) * H
+        tl.store(yrow[:, None] + cols[None, :], tl.where(a2, h_new, 0.0), mask=m_own)
+        if SAVE:
+            grow = gsave_ptr + ((rows64 * T + t) * D + d) * (4 * H)
+            tl.store(grow[:, None] + 0 * H + cols[None, :], gi, mask=m_x)
+            tl.store(grow[:, None] + 1 * H + cols[None, :], gf, mask=m_x)
+            tl.store(grow[:, None] + 2 * H + cols[None, :], gg, mask=m_x)
+            tl.store(grow[:, None] + 3 * H + cols[None, :], go, mask=m_x)
+            crow = csave_ptr + ((rows64 * T + t) * D + d) * H
+            tl.store(crow[:, None] + cols[None, :], c_new, mask=m_x)
+        tl.store(hbuf_ptr + ((s + 1) % 2) * (D * B * H) + state, h, mask=m_own)
+        if SYNC:
+            _grid_barrier(count_ptr + d * n_bt + bt, (s - s_begin + 1) * n_hb)
+        else:
+            tl.debug_barrier()  # this program reads back the h it just stored
+
+    tl.store(cstate_ptr + state, c, mask=m_own)
+    tl.store(hn_ptr + state, h, mask=m_own)
+    tl.store(cn_ptr + state, c, mask=m_own)
+
+
+@triton.jit(do_not_specialize=["B", "T", "k_begin", "n_steps"])
+def _lstm_bwd_kernel(
+    dy_ptr, w_ptr, gsave_ptr, csave_ptr, c0_ptr,   # [B,T,D,H], [D,4H,H], saved, [D,B,H] fp32
+    dx_ptr, gbuf_ptr,                              # [B,T,D,4H] fp32 d xproj, [2,D,B,4H] fp32
+    dh_ptr, dc_ptr,                                # [D,B,H] fp32: dh_n, dc_n in; dh_0, dc_0 out
+    len_ptr, tile_len_ptr, count_ptr,
+    B, T, k_begin, n_steps,
+    H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
+    BK: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr,
+    RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr,
+):
+    d = tl.program_id(0)
+    hb = tl.program_id(1)
+    bt = tl.program_id(2)
+    n_hb = tl.num_programs(1)
+    n_bt = tl.num_programs(2)
+    backward = (d == 1) | REVERSE
+
+    rows = bt * BB + tl.arange(0, BB)
+    rmask = rows < B
+    rows64 = rows.to(tl.int64)
+    cols = hb * BH + tl.arange(0, BH)
+    cmask = cols < H
+    m_own = rmask[:, None] & cmask[None, :]
+    length = tl.load(len_ptr + rows, mask=rmask, other=0)
+    tile_len = tl.load(tile_len_ptr + bt)
+
+    # dh_{t-1}[:, j] = Σ_gates dpre[:, gate rows] @ W[gate rows, j]: W columns of this slice
+    wd = w_ptr + d * (4 * H * H)
+    ws = ()
+    if RESIDENT:
+        ws = _load_w_chunks(wd, cols, cmask, H, HP, BK, False, INTERPRET)
+
+    state = (d * B + rows[:, None]) * H + cols[None, :]
+    dh = tl.load(dh_ptr + state, mask=m_own, other=0.0)
+    dc = tl.load(dc_ptr + state, mask=m_own, other=0.0)
+    c_first = tl.load(c0_ptr + state, mask=m_own, other=0.0)
+
+    if k_begin == 0:  # zero d xproj past the tile's longest sequence
+        for t in range(tile_len, T):
+            xz = dx_ptr + ((rows64 * T + t) * D + d) * (4 * H)
+            zero = tl.zeros([BB, BH], dtype=tl.float32)
+            for gate in tl.static_range(4):
+                tl.store(xz[:, None] + gate * H + cols[None, :], zero, mask=m_own)
+
+    # iteration k consumes the gate gradients of step s + 1 (all programs' slices) into dh,
+    # then produces step s = tile_len - 1 - k; the last iteration (s = -1) only consumes.
+    k_end = tl.minimum(k_begin + n_steps, tile_len + 1)
+    for k in range(k_begin, k_end):
+        s = tile_len - 1 - k
+        if k > 0:
+            sp = s + 1
+            grow = gbuf_ptr + (sp % 2) * (D * B * 4 * H) + (d * B + rows) * (4 * H)   # [BB]
+            acc = tl.zeros([BB, BH], dtype=tl.float32)
+            for g in tl.static_range(4):
+                for kc in tl.static_range(HP // BK):
+                    kk = kc * BK + tl.arange(0, BK)
+                    pk = tl.load(grow[:, None] + g * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
+                                 other=0.0, cache_modifier=".cg")
+                    pk = _dot_operand(pk, w_ptr, INTERPRET)           # [BB, BK]
+                    w = _w_chunk(ws, wd, g, kc, cols, cmask, H, HP, BK, False, RESIDENT, INTERPRET)
+                    acc = tl.dot(pk, w, acc, input_precision=DOT_PRECISION)
+            dh = tl.where(((sp < length) & rmask)[:, None], acc, dh)
+        if s >= 0:
+            active = (s < length) & rmask
+            a2 = active[:, None]
+            m_x = a2 & cmask[None, :]
+            t = tl.where(backward, length - 1 - s, s)
+            t = tl.where(active, t, s)
+            t_prev = tl.where(backward, t + 1, t - 1)
+            base = (rows64 * T + t) * D + d
+            base_prev = (rows64 * T + t_prev) * D + d
+            grow = gsave_ptr + base * (4 * H)
+            gi = tl.load(grow[:, None] + 0 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
+            gf = tl.load(grow[:, None] + 1 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
+            gg = tl.load(grow[:, None] + 2 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
+            go = tl.load(grow[:, None] + 3 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
+            c_t = tl.load(csave_ptr + base[:, None] * H + cols[None, :], mask=m_x, other=0.0)
+            c_prev = tl.load(csave_ptr + base_prev[:, None] * H + cols[None, :], mask=m_x & (s > 0), other=0.0)
+            c_prev = tl.where(s > 0, c_prev, c_first)
+            dy = tl.load(dy_ptr + base[:, None] * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
+
+            dh_t = dh + dy
+            tc = _tanh(c_t)
+            dc_t = dc + dh_t * go * (1.0 - tc * tc)
+            p_i = tl.where(a2, dc_t * gg * gi * (1.0 - gi), 0.0)
+            p_f = tl.where(a2, dc_t * c_prev * gf * (1.0 - gf), 0.0)
+            p_g = tl.where(a2, dc_t * gi * (1.0 - gg * gg), 0.0)
+            p_o = tl.where(a2, dh_t * tc * go * (1.0 - go), 0.0)
+            dc = tl.where(a2, dc_t * gf, dc)
+
+            xrow = dx_ptr + base * (4 * H)  # inactive rows write their zeros at time s
+            tl.store(xrow[:, None] + 0 * H + cols[None, :], p_i, mask=m_own)
+            tl.store(xrow[:, None] + 1 * H + cols[None, :], p_f, mask=m_own)
+            tl.store(xrow[:, None] + 2 * H + cols[None, :], p_g, mask=m_own)
+            tl.store(xrow[:, None] + 3 * H + cols[None, :], p_o, mask=m_own)
+            gown = gbuf_ptr + (s % 2) * (D * B * 4 * H) + (d * B + rows[:, None]) * (4 * H) + cols[None, :]
+            tl.store(gown + 0 * H, p_i, mask=m_own)
+            tl.store(gown + 1 * H, p_f, mask=m_own)
+            tl.store(gown + 2 * H, p_g, mask=m_own)
+            tl.store(gown + 3 * H, p_o, mask=m_own)
+            if SYNC:
+                _grid_barrier(count_ptr + d * n_bt + bt, (k - k_begin + 1) * n_hb)
+            else:
+                tl.debug_barrier()
+
+    tl.store(dh_ptr + state, dh, mask=m_own)
+    tl.store(dc_ptr + state, dc, mask=m_own)
+
+
+# --------------------------------------------------------------------------------------
+# launch configuration
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """How the launcher splits the work. block_h: hidden units per program (power of 2, >= 16);
+    block_b: batch rows per program (power of 2, >= 16); block_k: K-chunk of the step's dots;
+    mode: auto | persistent | step."""
+    block_h: int
+    block_b: int = 16
+    block_k: int = 64
+    num_warps: int = 4
+    mode: str = "auto"
+
+
+# Chosen per (padded H, dtype) so each program's weight tiles fit in shared memory next to the
+# staging buffers, with no register spills, on sm_80 and sm_90: `python -m kernels.aot`
+# compiles every entry and tests/kernels/test_aot.py asserts zero spills.
+# padded hidden size HP -> {dtype: (block_h, num_warps)}
+CONFIGS: dict[int, dict[torch.dtype, tuple[int, int]]] = {
+    16: {torch.float32: (16, 4), torch.bfloat16: (16, 4), torch.float16: (16, 4)},
+    32: {torch.float32: (32, 4), torch.bfloat16: (32, 4), torch.float16: (32, 4)},
+    64: {torch.float32: (64, 4), torch.bfloat16: (64, 4), torch.float16: (64, 4)},
+    128: {torch.float32: (32, 4), torch.bfloat16: (64, 4), torch.float16: (64, 4)},
+    256: {torch.float32: (32, 4), torch.bfloat16: (32, 4), torch.float16: (32, 4)},
+    512: {torch.float32: (16, 4), torch.bfloat16: (32, 4), torch.float16: (32, 4)},
+    1024: {torch.float32: (16, 4), torch.bfloat16: (16, 4), torch.float16: (16, 4)},
+}
+AOT_HIDDEN_SIZES = (256, 320, 512, 768, 1024)
+# Weight tiles stay on chip when 4·BH·HP·bytes fits this (A100 allows 163 KiB per block; the
+# rest is the compiler's staging of h / gate-gradient chunks). Else they stream from L2.
+RESIDENT_BYTES = 128 * 1024
+
+
+def padded_hidden(H: int) -> int:
+    return max(16, triton.next_power_of_2(H))
+
+
+def default_config(H: int, dtype: torch.dtype) -> LaunchConfig:
+    HP = padded_hidden(H)
+    if HP not in CONFIGS:
+        raise ValueError(f"hidden size H={H} is not supported by the Triton LSTM kernel (max {max(CONFIGS)})")
+    table = CONFIGS[HP]
+    block_h, num_warps = table.get(dtype, table[torch.float32])
+    return LaunchConfig(block_h=min(block_h, HP), num_warps=num_warps)
+
+
+def weights_resident(block_h: int, HP: int, dtype: torch.dtype) -> bool:
+    return 4 * block_h * HP * torch.tensor([], dtype=dtype).element_size() <= RESIDENT_BYTES
+
+
+def dot_precision(dtype: torch.dtype) -> str:
+    """fp32 follows torch.nn.LSTM on CUDA: cuDNN uses TF32 unless torch.backends.cudnn.allow_tf32
+    is off; then tf32x3 (three TF32 products, ~fp32 accuracy, more shared memory and registers)."""
+    if dtype == torch.float32 and not torch.backends.cudnn.allow_tf32:
+        return "tf32x3"
+    return "tf32"
+
+
+def _alloc(shape, dtype, device, fill_nan: bool = True) -> torch.Tensor:
+    out = torch.empty(shape, dtype=dtype, device=device)
+    if DEBUG_FILL_NAN and fill_nan:
+        out.fill_(float("nan") if dtype.is_floating_point else -(2**30))
+    return out
+
+
+def _max_resident_programs(compiled, num_warps: int, device: torch.device) -> int:
+    """How many programs of a compiled kernel fit on the GPU at once (cooperative launch limit)."""
+    compiled._init_handles()
+    props = torch.cuda.get_device_properties(device)
+    threads = 32 * num_warps
+    regs_per_warp = -(-max(compiled.n_regs, 1) * 32 // 256) * 256  # allocated in 256-register units
+    per_sm = min(getattr(props, "regs_per_multiprocessor", 65536) // (regs_per_warp * num_warps),
+                 props.max_threads_per_multi_processor // threads)
+    shared = compiled.metadata.shared
+    if shared:
+        per_sm = min(per_sm, getattr(props, "shared_memory_per_multiprocessor", 228 * 1024) // shared)
+    return per_sm * props.multi_processor_count
+
+
+class _Plan:
+    """Grid, tiles and mode for one call; shared by forward and backward."""
+
+    def __init__(self, B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype, config: LaunchConfig):
+        if config.block_h < 16 or config.block_h & (config.block_h - 1):
+            raise ValueError(f"block_h must be a power of two >= 16, got {config.block_h}")
+        if config.block_b < 16 or config.block_b & (config.block_b - 1):
+            raise ValueError(f"block_b must be a power of two >= 16, got {config.block_b}")
+        if config.block_k < 16 or config.block_k & (config.block_k - 1):
+            raise ValueError(f"block_k must be a power of two >= 16, got {config.block_k}")
+        if config.mode not in ("auto", "persistent", "step"):
+            raise ValueError(f"mode must be auto, persistent or step, got {config.mode!r}")
+        self.B, self.T, self.D, self.H = B, T, D, H
+        self.HP = padded_hidden(H)
+        self.BH = min(config.block_h, self.HP)
+        self.BB = config.block_b
+        self.BK = min(config.block_k, self.HP)
+        self.resident = weights_resident(self.BH, self.HP, dtype)
+        self.num_warps = config.num_warps
+        self.n_hb = triton.cdiv(H, self.BH)
+        self.n_bt = triton.cdiv(B, self.BB)
+        self.grid = (D, self.n_hb, self.n_bt)
+        self.lengths = lengths
+        padded = torch.zeros(self.n_bt * self.BB, dtype=torch.int32, device=lengths.device)
+        padded[:B] = lengths
+        self.tile_len = padded.view(self.n_bt, self.BB).amax(dim=1).contiguous()  # [n_btiles]
+        self.max_len = int(lengths.max())
+        self.dot_precision = dot_precision(dtype)
+        self.requested = config.mode
+        self.device = lengths.device
+
+    def mode(self, kernel, args, constexprs) -> str:
+        """persistent when the hidden blocks can meet at a grid barrier, else step."""
+        if self.n_hb == 1:
+            return "persistent"  # programs are independent: no barrier, any grid size works
+        if self.requested != "auto":
+            if self.requested == "persistent" and INTERPRET:
+                raise ValueError("persistent mode with several hidden blocks cannot run under the "
+                                 "interpreter (programs run one after another: the barrier never opens)")
+            return self.requested
+        if INTERPRET or self.device.type != "cuda":
+            return "step"
+        compiled = kernel.warmup(*args, grid=self.grid, num_warps=self.num_warps,
+                                 launch_cooperative_grid=True, **constexprs)
+        n_programs = self.grid[0] * self.grid[1] * self.grid[2]
+        return "persistent" if n_programs <= _max_resident_programs(compiled, self.num_warps, self.device) else "step"
+
+    def launch(self, kernel, args, counters, constexprs, n_total: int) -> None:
+        """Run kernel(*args, begin, n_steps, ...) over n_total loop iterations."""
+        mode = self.mode(kernel, args + [0, n_total], dict(constexprs, SYNC=self.n_hb > 1))
+        if mode == "persistent":
+            counters.zero_()
+            kernel[self.grid](*args, 0, n_total, SYNC=self.n_hb > 1, num_warps=self.num_warps,
+                              launch_cooperative_grid=self.n_hb > 1 and not INTERPRET, **constexprs)
+        else:
+            for begin in range(n_total):
+                kernel[self.grid](*args, begin, 1, SYNC=False, num_warps=self.num_warps, **constexprs)
+        self.last_mode = mode
+
+
+def _forward(xproj, w_hh, lengths, h0, c0, reverse: bool, save: bool, config: LaunchConfig | None):
+    B, T, D, G = xproj.shape
+    H = G // 4
+    dev, dtype = xproj.device, xproj.dtype
+    config = config or default_config(H, dtype)
+    plan = _Plan(B, T, D, H, lengths, dtype, config)
+    f32 = torch.float32
+
+    y = _alloc((B, T, D, H), dtype, dev)
+    hbuf = _alloc((2, D, B, H), f32, dev)
+    hbuf[0] = 0.0 if h0 is None else h0
+    cstate = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).clone()  # the kernel writes it
+    hn = _alloc((D, B, H), f32, dev)
+    cn = _alloc((D, B, H), f32, dev)
+    if save:
+        gsave = _alloc((B, T, D, G), dtype, dev, fill_nan=False)
+        csave = _alloc((B, T, D, H), f32, dev, fill_nan=False)
+    else:
+        gsave, csave = y, hn  # never touched (SAVE=False)
+    counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
+    args = [xproj, w_hh, y, hbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len, counters, B, T]
+    constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse, SAVE=save,
+                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET)
+    plan.launch(_lstm_fwd_kernel, args, counters, constexprs, plan.max_len)
+    saved = (gsave, csave) if save else None
+    return y, hn.to(dtype), cn.to(dtype), saved, plan
+
+
+def _backward(dy, dhn, dcn, w_hh, c0, saved, plan: _Plan, reverse: bool):
+    B, T, D, H = plan.B, plan.T, plan.D, plan.H
+    dev = w_hh.device
+    f32 = torch.float32
+    gsave, csave = saved
+    dx = _alloc((B, T, D, 4 * H), f32, dev)
+    gbuf = _alloc((2, D, B, 4 * H), f32, dev)
+    dh = torch.zeros(D, B, H, dtype=f32, device=dev) if dhn is None else dhn.to(f32).clone()
+    dc = torch.zeros(D, B, H, dtype=f32, device=dev) if dcn is None else dcn.to(f32).clone()
+    c_first = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).contiguous()
+    dy = torch.zeros(B, T, D, H, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
+    counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
+    args = [dy, w_hh, gsave, csave, c_first, dx, gbuf, dh, dc, plan.lengths, plan.tile_len, counters, B, T]
+    constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse,
+                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET)
+    plan.launch(_lstm_bwd_kernel, args, counters, constexprs, plan.max_len + 1)
+    return dx, dh, dc
+
+
+def _previous_h(y: torch.Tensor, h0: torch.Tensor | None, lengths: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """h_{t-1} seen by step t of each direction: [B, T, D, H] (garbage past each length)."""
+    B, T, D, H = y.shape
+    prev = torch.zeros_like(y)
+    rows = torch.arange(B, device=y.device)
+    for d in range(D):
+        first = h0[d].to(y.dtype) if h0 is not None else y.new_zeros(B, H)
+        if reverse or d == 1:
+            prev[:, :-1, d] = y[:, 1:, d]
+            prev[rows, lengths.long() - 1, d] = first
+        else:
+            prev[:, 1:, d] = y[:, :-1, d]
+            prev[:, 0, d] = first
+    return prev
+
+
+class LSTMRecurrence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xproj, w_hh, lengths, h0, c0, reverse, config):
+        save = any(ctx.needs_input_grad[i] for i in (0, 1, 3, 4))
+        y, hn, cn, saved, plan = _forward(xproj, w_hh, lengths, h0, c0, reverse, save, config)
+        ctx.plan, ctx.reverse = plan, reverse
+        if save:
+            ctx.save_for_backward(w_hh, h0, c0, y, *saved)
+        return y, hn, cn
+
+    @staticmethod
+    def backward(ctx, dy, dhn, dcn):
+        w_hh, h0, c0, y, gsave, csave = ctx.saved_tensors
+        plan = ctx.plan
+        dx, dh0, dc0 = _backward(dy, dhn, dcn, w_hh, c0, (gsave, csave), plan, ctx.reverse)
+        d_xproj = dx.to(w_hh.dtype) if ctx.needs_input_grad[0] else None
+        d_w = None
+        if ctx.needs_input_grad[1]:
+            prev = _previous_h(y, h0, plan.lengths, ctx.reverse).float()  # [B, T, D, H]
+            d_w = torch.einsum("btdg,btdh->dgh", dx, prev).to(w_hh.dtype)  # [D, 4H, H]
+        d_h0 = dh0.to(w_hh.dtype) if ctx.needs_input_grad[3] else None
+        d_c0 = dc0.to(w_hh.dtype) if ctx.needs_input_grad[4] else None
+        return d_xproj, d_w, None, d_h0, d_c0, None, None
+
+
+def lstm_recurrence(
+    xproj: torch.Tensor,
+    w_hh: torch.Tensor,
+    lengths: torch.Tensor | None = None,
+    h0: torch.Tensor | None = None,
+    c0: torch.Tensor | None = None,
+    reverse: bool = False,
+    *,
+    config: LaunchConfig | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The LSTM recurrence of one layer, all directions in one persistent launch.
+
+    xproj   [B, T, D, 4H]  x·W_ihᵀ + b_ih + b_hh for every step, gate order i, f, g, o
+    w_hh    [D, 4H, H]     d = 0 forward, d = 1 reverse (D = 1: one direction)
+    lengths [B] int        valid frames per sequence (None: all T), 1 <= length <= T
+    h0, c0  [D, B, H]      initial state (None: zeros)
+    reverse                D = 1 only: run that direction backwards in time
+    -> y [B, T, D, H] (zero past each length), h_n [D, B, H], c_n [D, B, H]
+       (states at each sequence's own end). Differentiable in xproj, w_hh, h0, c0.
+    dtypes: float32, bfloat16, float16 (state and accumulation in float32).
+    config (keyword): override the launch geometry (tests, benchmarks).
+    """
+    check_inputs(xproj, w_hh, lengths, h0, c0, reverse)
+    if xproj.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        raise ValueError(f"xproj dtype must be float32, bfloat16 or float16, got {xproj.dtype}")
+    if w_hh.dtype != xproj.dtype:
+        raise ValueError(f"w_hh dtype {w_hh.dtype} differs from xproj dtype {xproj.dtype}")
+    B, T = xproj.shape[:2]
+    if lengths is None:
+        lengths = torch.full((B,), T, dtype=torch.int32, device=xproj.device)
+    lengths = lengths.to(device=xproj.device, dtype=torch.int32).contiguous()
+    h0 = h0.contiguous() if h0 is not None else None
+    c0 = c0.contiguous() if c0 is not None else None
+    return LSTMRecurrence.apply(xproj.contiguous(), w_hh.contiguous(), lengths, h0, c0, bool(reverse), config)

@@ -1,0 +1,26 @@
+"""Kernel microbenchmarks: the Triton recurrence against cuDNN, nn.LSTM and the reference loop.
+
+    python recipes/bench.py                      # cpu_smoke: tiny shapes, CPU providers
+    python recipes/bench.py bench=eesen          # presets: conf/bench/*.yaml
+    python recipes/bench.py bench=flashrnn_cmp bench.dtypes=[fp16] bench.save_results=true
+
+Prints a Markdown table; writes <name>.md, .csv and .png to the Hydra run dir (or bench.out_dir).
+"""
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from kernels.bench import BenchError, run_benchmark
+
+
+@hydra.main(config_path="../conf", config_name="bench", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    try:
+        run_benchmark(cfg)
+    except BenchError as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Log-mel features for every split of a corpus, into a sharded store with CMVN statistics.
+
+    python recipes/extract_features.py data=tiny
+    python recipes/extract_features.py data=small features=mel features.speed_perturb=[0.9,1.0,1.1]
+"""
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from asr.audio import AudioError
+from asr.features import FeatureError, extract_features
+from asr.manifest import ManifestError
+
+
+@hydra.main(config_path="../conf", config_name="extract_features", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    try:
+        extract_features(cfg)
+    except (FeatureError, ManifestError, AudioError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

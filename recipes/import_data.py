@@ -1,0 +1,23 @@
+"""Import a Kaldi data dir or a LibriSpeech split folder as a JSONL manifest.
+
+    python recipes/import_data.py format=kaldi src=/path/to/kaldi/data/train out=data/mycorpus/train.jsonl
+    python recipes/import_data.py format=librispeech src=/path/to/LibriSpeech/dev-clean out=data/librispeech/dev.jsonl
+"""
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from asr.manifest import ManifestError, import_data
+
+
+@hydra.main(config_path="../conf", config_name="import_data", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    try:
+        import_data(cfg)
+    except ManifestError as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

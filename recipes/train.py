@@ -1,0 +1,28 @@
+"""Train a BLSTM-CTC model: python recipes/train.py data=small model=blstm_small train=cpu_demo
+
+Rerunning the same command resumes from exp_dir/last.pt. DDP: torchrun --nproc_per_node=N recipes/train.py ...
+"""
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from asr.train import TrainErrors, train
+
+
+@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    try:
+        metrics = train(cfg)
+    except TrainErrors as e:
+        logging.getLogger("train").error("%s", e)
+        sys.exit(f"error: {e}")
+    if metrics.get("dev_cer") is not None:
+        print(f"dev CER {100 * metrics['dev_cer']:.2f} %  WER {100 * metrics['dev_wer']:.2f} %  "
+              f"({metrics['step']} steps, {metrics['minutes']:.1f} min, {metrics['utt_per_s']:.1f} utt/s) "
+              f"-> {metrics['exp_dir']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Ahead-of-time compilation of the launcher's configurations for sm_80 / sm_90 (no GPU needed):
+zero register spills and shared memory within the per-block limit."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def _aot(*args: str) -> list[dict]:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # real jit functions
+    res = subprocess.run([sys.executable, "-m", "kernels.aot", "--json", *args], env=env,
+                         capture_output=True, text=True, timeout=1500)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return [json.loads(line) for line in res.stdout.splitlines()]
+
+
+def _assert_fits(rows: list[dict]) -> None:
+    assert rows
+    for r in rows:
+        where = f"{r['kernel']} {r['arch']} H={r['H']} {r['dtype']}"
+        assert r["spills"] == 0, f"{where}: {r['spills']} bytes of register spills ({r['registers']} registers)"
+        assert r["shared"] <= r["shared_limit"], f"{where}: {r['shared']} bytes of shared memory"
+
+
+def test_aot_one_configuration_fits():
+    rows = _aot("--hidden", "320", "--arch", "90", "--dtype", "bf16")
+    assert {(r["kernel"], r["arch"], r["H"]) for r in rows} == {("fwd", "sm_90", 320), ("bwd", "sm_90", 320)}
+    _assert_fits(rows)
+
+
+@pytest.mark.slow
+def test_aot_every_configuration_fits():
+    """H in 256 320 512 768 1024 x fp32 bf16 fp16 x fwd bwd x sm_80 sm_90."""
+    rows = _aot()
+    assert len(rows) == 5 * 3 * 2 * 2
+    _assert_fits(rows)

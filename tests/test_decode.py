@@ -1,0 +1,267 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from asr.decode import (DecodeError, LexiconLMDecoder, greedy_decode, prefix_beam_search, spell, token_names)
+from asr.lm import build_lm
+from asr.tokenizer import CharTokenizer
+
+TOK = CharTokenizer()
+
+
+def peaky(ids: list[int], vocab: int, frames_per_token: int = 2, floor: float = -8.0) -> torch.Tensor:
+    """Easy posteriors [T, V]: each token for a few frames, a blank between tokens."""
+    seq = []
+    for i in ids:
+        seq += [i] * frames_per_token + [0]
+    lp = torch.full((len(seq) + 1, vocab), floor)
+    lp[torch.arange(len(seq)), torch.tensor(seq)] = 0.0
+    lp[-1, 0] = 0.0
+    return lp.log_softmax(-1)
+
+
+def test_greedy_merges_repeats_and_drops_blanks():
+    path = torch.tensor([0, 3, 3, 0, 3, 2, 2, 0, 0, 1])
+    lp = F.one_hot(path, 5).float().log_softmax(-1)  # [T, V]
+    assert greedy_decode(lp) == [[3, 3, 2, 1]]
+    batch = torch.stack([lp, lp.flip(0)])  # [2, T, V]
+    assert greedy_decode(batch, torch.tensor([10, 4])) == [[3, 3, 2, 1], [1, 2]]
+    assert greedy_decode(batch, [0, 10]) == [[], [1, 2, 3, 3]]
+
+
+@pytest.mark.parametrize("seed", range(5), ids=lambda s: f"seed{s}")
+def test_greedy_and_beam_agree_on_easy_posteriors(seed):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 6, (12,), generator=g).tolist()
+    ids[3] = ids[4]  # a repeated token must survive (blank between)
+    lp = peaky(ids, 6) + 0.5 * torch.randn(3 * len(ids) + 1, 6, generator=g)
+    lp = lp.log_softmax(-1)
+    best_ids, score = prefix_beam_search(lp, beam_size=8)[0]
+    assert greedy_decode(lp)[0] == ids
+    assert best_ids == ids
+    assert score <= 0
+
+
+def test_beam_scores_are_ctc_probabilities():
+    """With a beam that keeps every prefix, each score is the total CTC probability of its labels."""
+    torch.manual_seed(0)
+    lp = torch.randn(6, 3).log_softmax(-1)  # [T, V]
+    nbest = prefix_beam_search(lp, beam_size=1000, nbest=20, token_threshold=float("inf"))
+    assert len(nbest) == 20 and nbest == sorted(nbest, key=lambda h: -h[1])
+    for ids, score in nbest:
+        if not ids:
+            expected = lp[:, 0].sum()
+        else:
+            expected = -F.ctc_loss(lp.unsqueeze(1), torch.tensor([ids]), torch.tensor([6]), torch.tensor([len(ids)]),
+                                   reduction="sum")
+        assert score == pytest.approx(float(expected), abs=1e-5), ids
+
+
+def test_beam_beats_greedy_where_best_path_is_not_best_labelling():
+    # two frames, blank 0.6 / "a" 0.4 each: best path is blank-blank (p 0.36) but "a" has p 0.64
+    lp = torch.tensor([[0.6, 0.4], [0.6, 0.4]]).log()
+    assert greedy_decode(lp) == [[]]
+    (ids, score), (ids2, score2) = prefix_beam_search(lp, beam_size=4, nbest=2)
+    assert ids == [1] and score == pytest.approx(torch.tensor(0.64).log().item())
+    assert ids2 == [] and score2 == pytest.approx(torch.tensor(0.36).log().item())
+
+
+def test_beam_rejects_bad_settings():
+    with pytest.raises(DecodeError, match="beam_size=0"):
+        prefix_beam_search(torch.zeros(3, 4), beam_size=0)
+
+
+LM_TEXTS = ["the cat sat on the mat", "the dog sat on the log", "a cat ate the rat", "the cat sat on a dog"] * 3
+
+
+def noisy(text: str, noise: float, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    lp = peaky(TOK.encode(text), TOK.vocab_size)
+    return (lp + noise * torch.randn(lp.shape, generator=g)).log_softmax(-1)
+
+
+@pytest.fixture(scope="module")
+def arpa(tmp_path_factory):
+    return build_lm(LM_TEXTS, tmp_path_factory.mktemp("lm"), order=3)
+
+
+def test_token_names_map_space_to_word_boundary():
+    names, sil = token_names(TOK)
+    assert names[0] == "<blank>" and names[TOK.encode(" ")[0]] == "|" and sil == "|"
+    assert spell(TOK, "don't") == ["d", "o", "n", "'", "t"]
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_lexicon_lm_decoder_recovers_noisy_sentence(arpa, kind):
+    from asr.tokenizer import build_tokenizer
+
+    tok = build_tokenizer(kind, LM_TEXTS * 5, vocab_size=30)
+    g = torch.Generator().manual_seed(0)
+    lp = peaky(tok.encode("the cat sat on the mat"), tok.vocab_size)
+    lp = (lp + 2.5 * torch.randn(lp.shape, generator=g)).log_softmax(-1)
+    assert " ".join(tok.decode(greedy_decode(lp)[0]).split()) != "the cat sat on the mat"  # noise hurts greedy
+    dec = LexiconLMDecoder(tok, arpa, nbest=3, beam_size=50, lm_weight=1.0)
+    nbest = dec(lp.unsqueeze(0), torch.tensor([lp.shape[0]]))[0]
+    assert nbest[0].text == "the cat sat on the mat"
+    assert nbest[0].ids == tok.encode("the cat sat on the mat")
+    assert all(w in {"the", "cat", "sat", "on", "mat", "dog", "log", "a", "ate", "rat"}
+               for h in nbest for w in h.text.split())
+
+
+def test_lm_weight_decides_between_acoustically_equal_words(arpa):
+    # "c" and "r" equally likely at the start of the second word: "the cat sat" is in the LM text,
+    # "the rat sat" is not; without the LM, the lexicon alone leaves a tie
+    lp = peaky(TOK.encode("the cat sat"), TOK.vocab_size)
+    c, r = TOK.encode("c")[0], TOK.encode("r")[0]
+    frames = (lp[:, c] > -1).nonzero().flatten()
+    lp[frames, r] = lp[frames, c]
+    lp = lp.log_softmax(-1)
+    with_lm = LexiconLMDecoder(TOK, arpa, lm_weight=2.0)(lp.unsqueeze(0), torch.tensor([lp.shape[0]]))
+    assert with_lm[0][0].text == "the cat sat"
+    # the same frames with "r" slightly ahead: a strong LM still says "cat", a weak one follows the sound
+    lp[frames, r] += 0.5
+    lp = lp.log_softmax(-1)
+    strong = LexiconLMDecoder(TOK, arpa, lm_weight=3.0)(lp.unsqueeze(0), torch.tensor([lp.shape[0]]))
+    weak = LexiconLMDecoder(TOK, arpa, lm_weight=0.01)(lp.unsqueeze(0), torch.tensor([lp.shape[0]]))
+    assert strong[0][0].text == "the cat sat"
+    assert weak[0][0].text == "the rat sat"
+
+
+def test_lexicon_decoder_without_lm(arpa):
+    lp = noisy("a cat ate the rat", noise=1.0, seed=3)
+    dec = LexiconLMDecoder(TOK, None, lexicon_words=["a", "cat", "ate", "the", "rat", "mat"])
+    assert dec(lp.unsqueeze(0), torch.tensor([lp.shape[0]]))[0][0].text == "a cat ate the rat"
+
+
+def test_missing_flashlight_is_a_clear_error(monkeypatch, arpa):
+    import torchaudio.models.decoder as tad
+
+    for name in ("ctc_decoder", "CTCDecoderLM", "CTCDecoderLMState", "_ctc_decoder"):
+        monkeypatch.delitem(tad.__dict__, name, raising=False)
+    monkeypatch.setitem(sys.modules, "torchaudio.models.decoder._ctc_decoder", None)
+    with pytest.raises(DecodeError, match=r"flashlight-text.*\[lm\]"):
+        LexiconLMDecoder(TOK, arpa)
+
+
+# --- the decoding recipe ---------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_checkpoint(path: Path, input_dim: int = 20, seed: int = 0) -> Path:
+    """A random tiny CTCModel saved in the checkpoint format (ARCHITECTURE.md)."""
+    from asr.checkpoint import save_checkpoint
+    from asr.model import CTCModel
+
+    torch.manual_seed(seed)
+    model = CTCModel(input_dim, TOK.vocab_size, hidden_size=16, num_layers=1, subsampling=2, dropout=0.0,
+                     backend="torch")
+    features = {"kind": "fbank", "num_mel_bins": input_dim, "frame_length_ms": 25.0, "frame_shift_ms": 10.0,
+                "dither": 0.0, "sample_rate": 16000}
+    return save_checkpoint({"model_cfg": model.config, "model": model.state_dict(), "tokenizer": TOK.to_dict(),
+                            "features": features, "cmvn": {"mean": torch.full((input_dim,), 5.0),
+                                                           "std": torch.ones(input_dim)}}, path)
+
+
+def decode_cfg(store, ckpt, exp_dir, *overrides):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("decode", [f"features.dir={store}", f"checkpoint={ckpt}", f"exp_dir={exp_dir}",
+                                  "decode.splits=[dev]", *overrides])
+
+
+def read_table(path: Path) -> dict[str, str]:
+    return dict((line.split(" ", 1) + [""])[:2] for line in path.read_text().splitlines())
+
+
+@pytest.mark.parametrize("decoder", ["default", "beam", "lm"])
+def test_decode_recipe_writes_hyps_refs_nbest_errs(synthetic_store, tmp_path, decoder, capsys):
+    from asr.decode import decode
+    from asr.features import load_split
+    from asr.scoring import wer_cer
+
+    ckpt = tiny_checkpoint(tmp_path / "model.pt")
+    texts = tmp_path / "lm-text.txt"
+    texts.write_text("\n".join(load_split(synthetic_store, "train")["texts"]) + "\n")
+    cfg = decode_cfg(synthetic_store, ckpt, tmp_path, f"decode={decoder}", f"decode.lm.text={texts}")
+    summary = decode(cfg)
+
+    out = tmp_path / "decode" / cfg.decode.name / "dev"
+    dev = load_split(synthetic_store, "dev")
+    hyps, refs = read_table(out / "hyp.txt"), read_table(out / "ref.txt")
+    assert list(hyps) == list(refs) == dev["ids"]
+    assert list(refs.values()) == dev["texts"]
+    s = summary["splits"]["dev"]
+    wer, cer = wer_cer(list(refs.values()), list(hyps.values()))
+    assert (s["wer"], s["cer"]) == (pytest.approx(wer), pytest.approx(cer))
+    assert s["utterances"] == 8 and s["rtf"] > 0 and s["words"] == sum(len(t.split()) for t in dev["texts"])
+    errs = (out / "errs.txt").read_text()
+    assert f"%WER {100 * wer:.2f}" in errs and errs.count("id: ") == 8
+    nbest = [json.loads(line) for line in (out / "nbest.jsonl").read_text().splitlines()]
+    assert [n["id"] for n in nbest] == dev["ids"]
+    assert all(n["nbest"][0]["text"] == hyps[n["id"]] for n in nbest)
+    assert all(len(n["nbest"]) <= cfg.decode.nbest for n in nbest)
+    assert json.loads((tmp_path / "decode" / cfg.decode.name / "summary.json").read_text())["splits"]["dev"]["wer"] == s["wer"]
+    assert "WER %" in capsys.readouterr().out
+    if decoder == "lm":
+        lexicon = (tmp_path / "lm" / "lexicon.txt").read_text().split("\n")
+        words = {line.split()[0] for line in lexicon if line}
+        assert (tmp_path / "lm" / "3gram.arpa").is_file()
+        assert all(w in words for h in hyps.values() for w in h.split())
+
+
+def test_decode_recipe_errors_name_the_key(synthetic_store, tmp_path):
+    from asr.checkpoint import CheckpointError
+    from asr.decode import decode
+
+    ckpt = tiny_checkpoint(tmp_path / "model.pt")
+    with pytest.raises(DecodeError, match="decode.decoder='viterbi'"):
+        decode(decode_cfg(synthetic_store, ckpt, tmp_path, "decode.decoder=viterbi"))
+    with pytest.raises(CheckpointError, match="missing.pt"):
+        decode(decode_cfg(synthetic_store, tmp_path / "missing.pt", tmp_path))
+    with pytest.raises(DecodeError, match="device='tpu'"):
+        decode(decode_cfg(synthetic_store, ckpt, tmp_path, "decode.device=tpu"))
+    with pytest.raises(DecodeError, match="decode.max_frames=0"):
+        decode(decode_cfg(synthetic_store, ckpt, tmp_path, "decode.max_frames=0"))
+    with pytest.raises(DecodeError, match="decode.lm.text='/nonexistent.txt'"):
+        decode(decode_cfg(synthetic_store, ckpt, tmp_path, "decode=lm", "decode.lm.text=/nonexistent.txt"))
+
+
+def test_lm_is_rebuilt_only_when_its_text_changes(tmp_path):
+    from omegaconf import OmegaConf
+
+    from asr.decode import prepare_lm
+
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat\nthe dog sat\n")
+    cfg = OmegaConf.create({"decode": {"lm": {"text": str(text), "dir": str(tmp_path / "lm"), "order": 2,
+                                              "rebuild": False}}})
+    arpa = prepare_lm(cfg)
+    assert arpa == tmp_path / "lm" / "2gram.arpa"
+    arpa.write_text(arpa.read_text() + "\n")  # a marker: a rebuild would drop it
+    assert prepare_lm(cfg).read_text().endswith("\n\n")
+    text.write_text("the cat sat\nthe cat ran\n")
+    assert "ran" in prepare_lm(cfg).read_text()
+
+
+def test_decode_recipe_prints_config():
+    import subprocess
+
+    out = subprocess.run([sys.executable, "recipes/decode.py", "--cfg", "job", "decode=lm", "decode.lm.order=4"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "decoder: lm" in out and "order: 4" in out and "checkpoint: ${exp_dir}/best.pt" in out
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_decode_recipe_on_cuda_matches_cpu(synthetic_store, tmp_path):
+    from asr.decode import decode
+
+    ckpt = tiny_checkpoint(tmp_path / "model.pt")
+    cpu = decode(decode_cfg(synthetic_store, ckpt, tmp_path / "cpu"))["splits"]["dev"]
+    gpu = decode(decode_cfg(synthetic_store, ckpt, tmp_path / "gpu", "decode.device=cuda"))["splits"]["dev"]
+    assert gpu["cer"] == pytest.approx(cpu["cer"], abs=0.02)

@@ -1,0 +1,80 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from asr.checkpoint import save_checkpoint
+from asr.data import FeatureDataset, collate
+from asr.decode import greedy_decode
+from asr.model import CTCModel
+from asr.rnn import ConfigError
+from asr.scoring import wer_cer
+from asr.tokenizer import CharTokenizer
+from conftest import synthetic_utterances
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4], ids=["x1", "x2", "x3", "x4"])
+def test_shapes_and_lengths_through_subsampling(k):
+    torch.manual_seed(0)
+    model = CTCModel(input_dim=10, vocab_size=29, hidden_size=16, num_layers=2, subsampling=k, backend="torch").eval()
+    lengths = torch.tensor([23, 1, 17, 22])
+    log_probs, out_lengths = model(torch.randn(4, 23, 10), lengths)
+    assert log_probs.shape == (4, math.ceil(23 / k), 29)
+    assert out_lengths.tolist() == [math.ceil(n / k) for n in lengths.tolist()]
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(4, math.ceil(23 / k)))
+
+
+@pytest.mark.parametrize("k", [1, 3], ids=["x1", "x3"])
+def test_padding_does_not_change_an_utterance(k):
+    """Valid output frames of a padded utterance equal those of the same utterance alone."""
+    torch.manual_seed(0)
+    model = CTCModel(10, 29, hidden_size=16, num_layers=2, subsampling=k, input_linear=12, backend="torch").eval()
+    x = torch.randn(2, 20, 10)
+    batch_lp, batch_len = model(x, torch.tensor([20, 13]))
+    alone_lp, alone_len = model(x[1:, :13], torch.tensor([13]))
+    assert batch_len[1] == alone_len[0]
+    torch.testing.assert_close(batch_lp[1, : alone_len[0]], alone_lp[0], rtol=1e-4, atol=1e-5)
+
+
+def test_bad_subsampling_is_a_config_error():
+    with pytest.raises(ConfigError, match="model.subsampling"):
+        CTCModel(10, 29, subsampling=0)
+
+
+def test_from_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = CTCModel(10, 29, hidden_size=16, num_layers=2, proj_size=8, subsampling=2, backend="torch").eval()
+    path = save_checkpoint({"model_cfg": model.config, "model": model.state_dict()}, tmp_path / "m.pt")
+    x, lengths = torch.randn(2, 9, 10), torch.tensor([9, 5])
+    for source in (path, str(path), {"model_cfg": model.config, "model": model.state_dict()}):
+        again = CTCModel.from_checkpoint(source, "cpu")
+        assert not again.training and again.config == model.config
+        torch.testing.assert_close(again(x, lengths)[0], model(x, lengths)[0])
+
+
+def test_tiny_model_overfits_eight_utterances():
+    ids, feats, texts = synthetic_utterances(8, seed=3)
+    tok = CharTokenizer()
+    frames = torch.cat([f.float() for f in feats])
+    ds = FeatureDataset(ids, feats, texts, tok, {"mean": frames.mean(0), "std": frames.std(0)})
+    batch = collate([ds[i] for i in range(len(ds))])
+    torch.manual_seed(0)
+    model = CTCModel(20, tok.vocab_size, hidden_size=32, num_layers=2, subsampling=2, dropout=0.0, backend="torch")
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-2)
+    for step in range(400):
+        log_probs, out_lengths = model(batch["feats"], batch["lengths"])
+        loss = F.ctc_loss(log_probs.transpose(0, 1), batch["targets"], out_lengths, batch["target_lengths"],
+                          zero_infinity=True)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 10 == 9:  # dropout is 0: the training forward is the eval forward
+            hyps = [tok.decode(h) for h in greedy_decode(log_probs.detach(), out_lengths)]
+            if wer_cer(texts, hyps)[1] == 0:
+                break
+    model.eval()
+    with torch.no_grad():
+        log_probs, out_lengths = model(batch["feats"], batch["lengths"])
+    hyps = [tok.decode(h) for h in greedy_decode(log_probs, out_lengths)]
+    assert wer_cer(texts, hyps) == (0.0, 0.0), list(zip(texts, hyps))

@@ -1,0 +1,125 @@
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from asr.checkpoint import load_checkpoint
+from asr.data import DataError
+from asr.model import CTCModel
+from asr.rnn import ConfigError
+from asr.train import lr_at, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_cfg(store, exp_dir, *overrides):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", [f"features.dir={store}", f"exp_dir={exp_dir}", "model=blstm_tiny", "train=fast",
+                                 *overrides])
+
+
+def test_train_writes_checkpoints_logs_and_plot(synthetic_store, tmp_path):
+    metrics = train(make_cfg(synthetic_store, tmp_path, "train.max_epochs=3", "train.plot=true"))
+    assert metrics["epoch"] == 3 and metrics["stop_reason"] == "max_epochs=3"
+    assert 0 <= metrics["dev_cer"] <= 1 and metrics["utt_per_s"] > 0
+    for name in ("last.pt", "best.pt", "avg.pt", "log.csv", "curves.png", "metrics.json", "config.yaml"):
+        assert (tmp_path / name).is_file(), name
+    assert sorted(p.name for p in tmp_path.glob("epoch-*.pt")) == ["epoch-2.pt", "epoch-3.pt"]  # avg_last=2
+    assert any((tmp_path / "tb").iterdir())
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["tokenizer"]["kind"] == "char" and best["features"]["num_mel_bins"] == 20
+    assert best["cmvn"]["mean"].shape == (20,) and "optimizer" not in best
+    model = CTCModel.from_checkpoint(best)
+    assert model.config["hidden_size"] == 32 and model.subsampling == 2
+    with open(tmp_path / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows if r["dev_cer"]] == ["1", "2", "3"]  # one validation per epoch
+    assert sum(1 for r in rows if r["train_loss"]) == metrics["step"]  # train.log_every_steps=1
+
+
+def _params(path):
+    return load_checkpoint(path)["model"]
+
+
+@pytest.mark.parametrize("k", [2, 5], ids=["kill-mid-epoch-1", "kill-in-epoch-2"])
+def test_resume_equals_straight_run(synthetic_store, tmp_path, k):
+    n, common = 8, ["model.dropout=0.2", "train.spec_augment.enabled=true", "train.max_epochs=5"]
+    straight = train(make_cfg(synthetic_store, tmp_path / "straight", f"train.max_steps={n}", *common))
+    train(make_cfg(synthetic_store, tmp_path / "resumed", f"train.max_steps={k}", *common))
+    train(make_cfg(synthetic_store, tmp_path / "resumed", f"train.max_steps={k}", *common))  # safe to repeat
+    resumed = train(make_cfg(synthetic_store, tmp_path / "resumed", f"train.max_steps={n}", *common))
+    assert straight["step"] == resumed["step"] == n
+    a, b = _params(tmp_path / "straight" / "last.pt"), _params(tmp_path / "resumed" / "last.pt")
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    assert straight["param_digest"] == resumed["param_digest"]
+
+
+def test_resume_false_starts_over(synthetic_store, tmp_path):
+    train(make_cfg(synthetic_store, tmp_path, "train.max_steps=2"))
+    again = train(make_cfg(synthetic_store, tmp_path, "train.max_steps=1", "train.resume=false"))
+    assert again["step"] == 1
+
+
+def test_lr_schedule_warms_up_then_decays():
+    tc = make_cfg("x", "y", "train.lr=1.0", "train.warmup_steps=10", "train.min_lr_ratio=0.1").train
+    assert lr_at(tc, 0, 0.0) == pytest.approx(0.1)
+    assert lr_at(tc, 9, 0.0) == pytest.approx(1.0)
+    assert lr_at(tc, 500, 0.5) == pytest.approx(0.55)
+    assert lr_at(tc, 1000, 1.0) == pytest.approx(0.1) == lr_at(tc, 2000, 1.7)
+
+
+@pytest.mark.parametrize("override,error,match", [
+    ("train.device=tpu", ConfigError, "train.device='tpu'"),
+    ("model.backend=cudnn", ConfigError, "model.backend='cudnn'"),
+    ("train.max_frames=0", ConfigError, "train.max_frames=0"),
+], ids=["device", "backend", "max-frames"])
+def test_bad_config_values_name_the_key(synthetic_store, tmp_path, override, error, match):
+    with pytest.raises(error, match=match):
+        train(make_cfg(synthetic_store, tmp_path, override))
+
+
+def test_missing_feature_store_names_the_folder(tmp_path):
+    with pytest.raises(DataError, match=str(tmp_path / "nowhere")):
+        train(make_cfg(tmp_path / "nowhere", tmp_path / "exp"))
+
+
+def _recipe(*args, **kw):
+    return subprocess.run([sys.executable, str(ROOT / "recipes" / "train.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, **kw)
+
+
+def test_recipe_prints_config_and_reports_errors_in_one_line(tmp_path):
+    out = _recipe("model=eesen", "train=cpu_demo", "--cfg", "job")
+    assert out.returncode == 0 and "hidden_size: 320" in out.stdout and "max_minutes: 20" in out.stdout
+    out = _recipe(f"features.dir={tmp_path}", f"exp_dir={tmp_path}/exp")
+    assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith(f"error: feature store {tmp_path} has no")
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9(synthetic_store, tmp_path):
+    """A real kill at an arbitrary moment (save_every_steps=1), then the same command again."""
+    n = 12
+    args = [f"features.dir={synthetic_store}", "model=blstm_tiny", "train=fast", f"train.max_steps={n}",
+            "train.save_every_steps=1", "model.dropout=0.2", "train.max_epochs=5"]
+    assert _recipe(*args, f"exp_dir={tmp_path}/straight").returncode == 0
+    proc = subprocess.Popen([sys.executable, str(ROOT / "recipes" / "train.py"), *args, f"exp_dir={tmp_path}/killed"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "last.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if last.exists() and load_checkpoint(last)["step"] >= 3:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert _recipe(*args, f"exp_dir={tmp_path}/killed").returncode == 0
+    a, b = _params(tmp_path / "straight" / "last.pt"), _params(last)
+    assert all(torch.equal(a[name], b[name]) for name in a)
