@@ -185,8 +185,8 @@ def _extract_one(job: tuple[dict, float]) -> tuple[torch.Tensor | None, float, s
             wave = load_audio(row["audio"], sr, offset=row["offset"], duration=row["duration"])
         else:
             wave = load_audio(row["audio"], sr)
-        if factor != 1.0:
-            wave = torchaudio.functional.speed(wave.unsqueeze(0), sr, factor)[0][0]
+        if factor != 1.0:  # play `factor` times faster: resample from sr * factor to sr
+            wave = torchaudio.functional.resample(wave, round(sr * factor), sr)
         return _extractor(wave).half(), wave.numel() / sr, ""
     except AudioError as e:  # names the file already
         return None, 0.0, str(e)
@@ -239,26 +239,28 @@ def extract_features(cfg) -> dict:
         raise FeatureError(f"features.train_split={train_split!r} is not a key of features.manifests "
                            f"({', '.join(manifests)})")
     factors = [float(f) for f in fcfg.speed_perturb] or [1.0]
-    if any(f <= 0 for f in factors):
-        raise FeatureError(f"features.speed_perturb={factors} must hold positive factors")
+    if any(f <= 0 or round(f, 2) != f for f in factors):  # 2 decimals keep the resampling ratio small (e.g. 9/10)
+        raise FeatureError(f"features.speed_perturb={factors} must hold positive factors with at most 2 decimals")
     if not isinstance(fcfg.shard_size, int) or fcfg.shard_size <= 0:
         raise FeatureError(f"features.shard_size={fcfg.shard_size!r} must be a positive integer")
+    if not isinstance(fcfg.num_workers, int) or fcfg.num_workers < 0:
+        raise FeatureError(f"features.num_workers={fcfg.num_workers!r} must be an integer >= 0")
     for split, path in manifests.items():
         if not path.is_file():
             raise FeatureError(f"{path}: no manifest for split {split!r} (build the corpus or import the data first)")
 
     plan = {"features": extractor.to_config(), "train_split": train_split, "speed_perturb": factors,
             "shard_size": fcfg.shard_size,
-            "manifests": {split: {"path": str(path.absolute()), "sha1": _sha1(path)} for split, path in manifests.items()}}
+            "manifests": {split: {"path": str(path.absolute()), "sha1": _sha1(path)}
+                          for split, path in manifests.items()}}
     meta = _is_complete(store, plan)
     if meta is not None:
         print(f"features in {store} are up to date with this config: nothing to do")
         return {**meta["summary"], "cached": True}
     (store / "features.json").unlink(missing_ok=True)
 
-    num_workers = int(fcfg.num_workers)
-    ctx = multiprocessing.get_context()
-    pool = ctx.Pool(num_workers, _init_worker, (extractor.to_config(), True)) if num_workers > 0 else None
+    num_workers = fcfg.num_workers
+    pool = multiprocessing.Pool(num_workers, _init_worker, (extractor.to_config(), True)) if num_workers > 0 else None
     if pool is None:
         _init_worker(extractor.to_config(), single_thread=False)
     cmvn = GlobalCMVN(extractor.dim)

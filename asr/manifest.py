@@ -178,7 +178,8 @@ def import_librispeech(split_dir: str | Path, lowercase: bool = True) -> list[di
                 audio = (trans.parent / f"{utt}.flac").absolute()
                 if not audio.is_file():
                     raise ManifestError(f"{trans}:{lineno}: audio file {audio} not found")
-                rows.append({"id": utt, "audio": str(audio), "duration": round(_duration(audio, f"{trans}:{lineno}"), 4),
+                duration = round(_duration(audio, f"{trans}:{lineno}"), 4)
+                rows.append({"id": utt, "audio": str(audio), "duration": duration,
                              "text": text.lower() if lowercase else text, "speaker": speaker})
     return rows
 

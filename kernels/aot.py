@@ -3,8 +3,9 @@
     python -m kernels.aot                      # table for H in 256 320 512 768 1024, sm_80 + sm_90
     python -m kernels.aot --hidden 320 --arch 90 --dtype bf16 --json
 
-Registers and spills come from the `ptxas -v` bundled with Triton, shared memory from the
-compiled kernel's metadata. Must run without TRITON_INTERPRET=1 (the jit functions are
+Registers and local memory (spills and stack: must be 0) come from the `cuobjdump
+--dump-resource-usage` bundled with Triton, run on the cubin; shared memory is the compiled
+kernel's dynamic shared memory plus the static one. Must run without TRITON_INTERPRET=1 (the jit functions are
 interpreter wrappers then): the tests call it in a subprocess.
 """
 from __future__ import annotations
@@ -31,8 +32,8 @@ KERNELS = {"fwd": lstm._lstm_fwd_kernel, "bwd": lstm._lstm_bwd_kernel}
 SHARED_LIMIT = {80: 163 * 1024, 90: 227 * 1024}
 
 
-def _ptxas() -> str:
-    return str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas")
+def _cuobjdump() -> str:
+    return str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump")
 
 
 def _signature(name: str, dtype: torch.dtype) -> dict[str, str]:
@@ -70,20 +71,17 @@ def compile_config(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2)
     sig = {k: sig[k] for k in fn.arg_names}  # in argument order
     attrs = {(i,): [["tt.divisibility", 16]] for i, k in enumerate(fn.arg_names) if sig[k].startswith("*")}
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs, attrs=attrs)
-    compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": cfg.num_warps})
-    gpu = f"sm_{arch}a" if arch >= 90 else f"sm_{arch}"
+    options = {"num_warps": cfg.num_warps, "num_stages": lstm.NUM_STAGES}
+    compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
     with tempfile.TemporaryDirectory() as tmp:
-        ptx = Path(tmp) / "k.ptx"
-        ptx.write_text(compiled.asm["ptx"])
-        res = subprocess.run([_ptxas(), "-v", f"--gpu-name={gpu}", str(ptx), "-o", str(Path(tmp) / "k.cubin")],
+        cubin = Path(tmp) / "k.cubin"
+        cubin.write_bytes(compiled.asm["cubin"])
+        res = subprocess.run([_cuobjdump(), "--dump-resource-usage", str(cubin)],
                              capture_output=True, text=True, check=True)
-    log = res.stdout + res.stderr
-    regs = int(re.search(r"Used (\d+) registers", log).group(1))
-    spill_st = int(re.search(r"(\d+) bytes spill stores", log).group(1))
-    spill_ld = int(re.search(r"(\d+) bytes spill loads", log).group(1))
+    usage = dict(re.findall(r"(REG|STACK|SHARED|LOCAL):(\d+)", res.stdout))
     return {"kernel": name, "arch": f"sm_{arch}", "H": H, "dtype": TRITON_TYPE[dtype], "block_h": BH,
-            "hblocks": n_hb, "resident": resident, "warps": cfg.num_warps, "registers": regs, "spills": spill_st + spill_ld,
-            "shared": compiled.metadata.shared, "shared_limit": SHARED_LIMIT[arch]}
+            "hblocks": n_hb, "resident": resident, "warps": cfg.num_warps, "registers": int(usage["REG"]), "spills": int(usage["LOCAL"]),
+            "shared": compiled.metadata.shared + int(usage["SHARED"]), "shared_limit": SHARED_LIMIT[arch]}
 
 
 def main(argv=None) -> None:

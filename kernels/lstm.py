@@ -353,6 +353,8 @@ AOT_HIDDEN_SIZES = (256, 320, 512, 768, 1024)
 # Weight tiles stay on chip when 4·BH·HP·bytes fits this (A100 allows 163 KiB per block; the
 # rest is the compiler's staging of h / gate-gradient chunks). Else they stream from L2.
 RESIDENT_BYTES = 128 * 1024
+# No software pipelining: a prefetched h (or gate-gradient) load would cross the step's barrier.
+NUM_STAGES = 1
 
 
 def padded_hidden(H: int) -> int:
@@ -401,6 +403,9 @@ def _max_resident_programs(compiled, num_warps: int, device: torch.device) -> in
     return per_sm * props.multi_processor_count
 
 
+_CAPACITY: dict[tuple, int] = {}  # co-resident programs per compiled kernel
+
+
 class _Plan:
     """Grid, tiles and mode for one call; shared by forward and backward."""
 
@@ -443,10 +448,14 @@ class _Plan:
             return self.requested
         if INTERPRET or self.device.type != "cuda":
             return "step"
-        compiled = kernel.warmup(*args, grid=self.grid, num_warps=self.num_warps,
-                                 launch_cooperative_grid=True, **constexprs)
+        key = (kernel.fn.__name__ if hasattr(kernel, "fn") else str(kernel), self.num_warps, self.device,
+               tuple(sorted(constexprs.items())))
+        if key not in _CAPACITY:
+            compiled = kernel.warmup(*args, grid=self.grid, num_warps=self.num_warps, num_stages=NUM_STAGES,
+                                     launch_cooperative_grid=True, **constexprs)
+            _CAPACITY[key] = _max_resident_programs(compiled, self.num_warps, self.device)
         n_programs = self.grid[0] * self.grid[1] * self.grid[2]
-        return "persistent" if n_programs <= _max_resident_programs(compiled, self.num_warps, self.device) else "step"
+        return "persistent" if n_programs <= _CAPACITY[key] else "step"
 
     def launch(self, kernel, args, counters, constexprs, n_total: int) -> None:
         """Run kernel(*args, begin, n_steps, ...) over n_total loop iterations."""
@@ -454,10 +463,12 @@ class _Plan:
         if mode == "persistent":
             counters.zero_()
             kernel[self.grid](*args, 0, n_total, SYNC=self.n_hb > 1, num_warps=self.num_warps,
-                              launch_cooperative_grid=self.n_hb > 1 and not INTERPRET, **constexprs)
+                              num_stages=NUM_STAGES, launch_cooperative_grid=self.n_hb > 1 and not INTERPRET,
+                              **constexprs)
         else:
             for begin in range(n_total):
-                kernel[self.grid](*args, begin, 1, SYNC=False, num_warps=self.num_warps, **constexprs)
+                kernel[self.grid](*args, begin, 1, SYNC=False, num_warps=self.num_warps, num_stages=NUM_STAGES,
+                                  **constexprs)
         self.last_mode = mode
 
 

@@ -161,11 +161,11 @@ def test_plan_rejects_a_heldout_set_that_leaves_no_training_voice():
                                            ("data.speed=[1.5,1.0]", "data.speed"),
                                            ("data.num_workers=-2", "data.num_workers"),
                                            ("data.max_words=2", "data.min_words"),
-                                           ("data.engine_weights.mbrola=1.0", "data.engine_weights.mbrola"),
-                                           ("data.sizes.validation=10", "data.sizes.validation")],
-                         ids=lambda x: x.split("=")[0])
+                                           ("+data.engine_weights.mbrola=1.0", "data.engine_weights.mbrola"),
+                                           ("+data.sizes.validation=10", "data.sizes.validation")],
+                         ids=lambda x: x.split("=")[0].lstrip("+"))
 def test_bad_config_value_names_the_key(override, key, tmp_path):
-    cfg = compose("prepare", ["data=tiny", f"data.root={tmp_path}", "+" + override if "mbrola" in override or "validation" in override else override])
+    cfg = compose("prepare", ["data=tiny", f"data.root={tmp_path}", override])
     with pytest.raises(CorpusError, match=key.replace(".", r"\.")):
         prepare_corpus(cfg)
 
@@ -267,6 +267,14 @@ def test_a_new_config_rebuilds(tmp_path):
     assert texts == {j.text for j in plan_corpus(compose("prepare", [*MICRO, f"data.root={tmp_path}", "data.seed=7"]),
                                                 b["voices_used"])["train"]}
     assert a["config"] != b["config"]
+
+
+def test_a_voice_that_does_not_work_is_skipped_with_a_warning(tmp_path):
+    cfg = compose("prepare", [*MICRO, "data.voices.flite=[slt,bogus]", f"data.root={tmp_path}"])
+    with pytest.warns(UserWarning, match="flite-bogus"):
+        info = prepare_corpus(cfg)
+    assert "flite-bogus" in info["voices_skipped"] and "flite-slt" in info["voices_used"]
+    assert all(r["speaker"] != "flite-bogus" for s in SPLITS for r in _manifest(tmp_path, s))
 
 
 def test_a_foreign_folder_is_not_overwritten(tmp_path):

@@ -8,11 +8,13 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio
+from conftest import compose
 from omegaconf import OmegaConf
 
+from asr.audio import load_audio
 from asr.features import (FeatureError, FeatureExtractor, GlobalCMVN, extract_features, load_cmvn, load_split,
                           shard_path, write_shard)
-from asr.manifest import write_manifest
+from asr.manifest import read_manifest, write_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -182,7 +184,6 @@ def test_extract_store(tmp_path, capsys):
     assert train["texts"][3] == "utterance 3" and train["speakers"][3] == "spk1"
     assert train["durations"][1] == pytest.approx(0.7)  # the 8 kHz file, resampled
     ext = FeatureExtractor.from_config(json.loads((store / "features.json").read_text()))
-    from asr.audio import load_audio
     assert torch.equal(train["feats"][1], ext(load_audio(corpus / "wav" / "train" / "train-1.wav")).half())
     assert sum(f.shape[0] for f in train["feats"]) == summary["splits"]["train"]["frames"]
 
@@ -261,10 +262,12 @@ def test_bad_audio_is_skipped_and_counted(tmp_path, capsys):
 @pytest.mark.parametrize("override,match", [
     ({"train_split": "training"}, "features.train_split='training' is not a key of features.manifests"),
     ({"speed_perturb": [0.9, 0.0]}, "features.speed_perturb"),
+    ({"speed_perturb": [0.913]}, "at most 2 decimals"),
     ({"shard_size": 0}, "features.shard_size=0"),
+    ({"num_workers": -1}, "features.num_workers=-1"),
     ({"kind": "mfcc"}, "features.kind='mfcc'"),
     ({"manifests": {"train": "/nowhere/train.jsonl"}}, "/nowhere/train.jsonl: no manifest for split 'train'"),
-], ids=["train-split", "speed", "shard-size", "kind", "missing-manifest"])
+], ids=["train-split", "speed-zero", "speed-decimals", "shard-size", "workers", "kind", "missing-manifest"])
 def test_extract_bad_config(tmp_path, override, match):
     corpus = make_corpus(tmp_path / "corpus", {"train": 1})
     cfg = features_cfg(corpus, tmp_path / "store", manifests={"train": str(corpus / "train.jsonl")})
@@ -288,3 +291,24 @@ def test_recipe_prints_config_and_fails_in_one_line(tmp_path):
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'none.jsonl'}: no manifest for split 'train' " \
                                                   "(build the corpus or import the data first)"
+
+
+def test_extract_tiny_corpus(tiny_corpus, tmp_path):
+    cfg = compose("extract_features", ["data=tiny", f"data.root={tiny_corpus}", f"features.dir={tmp_path / 'fbank'}",
+                                       "features.shard_size=40"])
+    assert cfg.features.num_workers == 2
+    summary = extract_features(cfg)
+    for split in ("train", "dev", "test", "test-other"):
+        rows = read_manifest(tiny_corpus / f"{split}.jsonl")
+        stored = load_split(tmp_path / "fbank", split)
+        assert stored["ids"] == [r["id"] for r in rows] and stored["texts"] == [r["text"] for r in rows]
+        assert all(f.shape[1] == 80 and f.dtype == torch.float16 for f in stored["feats"])
+        # 10 ms frames: about 100 per second of audio
+        assert all(abs(f.shape[0] - 100 * d) < 3 for f, d in zip(stored["feats"], stored["durations"]))
+    assert summary["skipped"] == 0
+    assert summary["splits"]["train"]["shards"] == ["shard-00000.pt", "shard-00001.pt"]  # 64 utterances
+    assert summary["hours"] == pytest.approx(sum(r["duration"] for s in ("train", "dev", "test", "test-other")
+                                                 for r in read_manifest(tiny_corpus / f"{s}.jsonl")) / 3600, rel=1e-3)
+    cmvn = load_cmvn(tmp_path / "fbank")
+    train = torch.cat([f.float() for f in load_split(tmp_path / "fbank", "train")["feats"]])
+    assert cmvn.normalize(train).mean(0).abs().max() < 1e-3

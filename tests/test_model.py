@@ -53,7 +53,16 @@ def test_from_checkpoint_round_trip(tmp_path):
         torch.testing.assert_close(again(x, lengths)[0], model(x, lengths)[0])
 
 
-def test_tiny_model_overfits_eight_utterances():
+@pytest.fixture
+def one_thread():
+    """Tiny LSTMs are slower with several threads on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_tiny_model_overfits_eight_utterances(one_thread):
     ids, feats, texts = synthetic_utterances(8, seed=3)
     tok = CharTokenizer()
     frames = torch.cat([f.float() for f in feats])

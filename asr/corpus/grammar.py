@@ -34,9 +34,9 @@ NOUNS = {
         partner colleague classmate roommate teenager grandson granddaughter nephew niece
         owner passenger traveler volunteer president secretary assistant officer poet author
         editor designer architect banker barber tailor butcher priest sailor pupil athlete
-        patient detective thief/thieves lady/ladies gentleman/gentlemen kid
-        nanny twin host hairdresser cashier accountant pharmacist surgeon
-        vet sheriff prisoner champion winner beginner expert leader member fan
+        patient detective thief/thieves lady/ladies gentleman/gentlemen kid nanny twin host
+        hairdresser cashier accountant pharmacist surgeon vet sheriff prisoner champion winner
+        beginner expert leader member fan
     """,
     "animal": """
         dog cat horse cow pig sheep/sheep goat chicken duck goose/geese rabbit mouse/mice
@@ -44,8 +44,7 @@ NOUNS = {
         deer/deer frog snake turtle owl eagle parrot pony puppy kitten hamster squirrel bee
         spider butterfly whale dolphin shark penguin zebra giraffe kangaroo bat swan crow
         pigeon hen lamb calf/calves bull ox/oxen beaver raccoon hedgehog goldfish/goldfish
-        octopus/octopuses crab lobster seal otter panda koala gorilla leopard cheetah
-        rooster 
+        octopus/octopuses crab lobster seal otter panda koala gorilla leopard cheetah rooster
     """,
     "food": """
         apple banana orange pear peach grape lemon cherry strawberry tomato/tomatoes
@@ -64,10 +63,10 @@ NOUNS = {
         blanket pillow towel mirror candle wallet purse suitcase backpack ladder hammer rope
         brush comb ring necklace bracelet coin package parcel picture painting photo
         envelope kettle pan pot jar tray shelf/shelves battery charger remote flashlight
-        calculator stamp sticker balloon kite doll robot teddy_bear tent
-        sleeping_bag toolbox screwdriver magnet compass telescope microscope
-        vase rug cushion mug teapot notebook_case printer keyboard speaker
-        headphone tablet television fan bell whistle flag trophy medal 
+        calculator stamp sticker balloon kite doll robot teddy_bear tent sleeping_bag toolbox
+        screwdriver magnet compass telescope microscope
+        vase rug cushion mug teapot printer keyboard speaker
+        headphone tablet television fan bell whistle flag trophy medal
     """,
     "fixture": """
         door window gate light tap fridge oven stove drawer cupboard curtain heater sink
@@ -89,8 +88,7 @@ NOUNS = {
         passport license certificate speech lyric script
     """,
     "instrument": """
-        piano guitar violin drum flute trumpet cello harp saxophone clarinet banjo
-         accordion ukulele
+        piano guitar violin drum flute trumpet cello harp saxophone clarinet banjo accordion ukulele
     """,
     "abstract": """
         idea plan question problem answer decision mistake rule reason promise secret joke
@@ -767,7 +765,8 @@ class Generator:
     def place_np(self, cls: str) -> list[str]:
         sg, pl = self.choice(self.lex.nouns[cls])
         adj = self.adjective(cls) if self.p(0.2) else []
-        owner = self.choice(self.lex.names) + "'s" if self.p(0.5) else f"the {self.choice(self.lex.nouns['person'])[0]}'s"
+        person = self.choice(self.lex.nouns["person"])[0]
+        owner = self.choice(self.lex.names) + "'s" if self.p(0.5) else f"the {person}'s"
         det = self.choice(["the", "the", "the", "the", "my", "our", "their", "this", "that", "your", owner])
         return det.split() + adj + sg.split()
 
@@ -1015,7 +1014,7 @@ class Generator:
         tense = self.choice(["present", "past", "past", "future", "progressive"])
         first = self.simple_clause(tense)
         conj = self.choice(["and", "but", "because", "so", "when", "while", "after", "before",
-                            "although", "until", "if"])
+                            "although", "until"] + (["if"] if tense in ("present", "future") else []))
         second_tense = "present" if conj in ("if", "when", "until", "before", "after") and tense == "future" else tense
         if second_tense == "progressive" and conj in ("when", "after", "before", "until"):
             second_tense = "present"

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from asr.corpus import CorpusError
 from asr.corpus.grammar import sentence_pool
-from asr.corpus.synth import Job, Voice, synthesize, voice_catalog, working_voices
+from asr.corpus.synth import Job, synthesize, voice_catalog, working_voices
 
 SPLITS = ("train", "dev", "test", "test-other")
 POOL_ORDER = ("dev", "test", "test-other", "train")  # the order in which splits take sentences
@@ -151,9 +151,10 @@ def _reset(root: Path) -> None:
 
 
 def _chunks(jobs: list[Job], size: int) -> list[list[Job]]:
-    """Chunks of one engine each (festival speaks a chunk in one process)."""
+    """Chunks of one engine each (festival speaks a chunk in one process), slowest first so
+    the workers finish together."""
     out = []
-    for engine in ("espeak", "flite", "festival"):
+    for engine in ("festival", "flite", "espeak"):
         mine = sorted((j for j in jobs if j.voice.startswith(engine + "-")), key=lambda j: j.voice)
         out += [mine[i:i + size] for i in range(0, len(mine), size)]
     return out
@@ -219,8 +220,8 @@ def prepare_corpus(cfg: DictConfig) -> dict:
     durations.update(_synthesize_all(todo, d))
 
     for split in SPLITS:
-        rows = [{"id": Path(j.path).stem, "audio": os.path.relpath(j.path, root), "duration": round(durations[j.path], 4),
-                 "text": j.text, "speaker": j.voice} for j in plan[split]]
+        rows = [{"id": Path(j.path).stem, "audio": os.path.relpath(j.path, root),
+                 "duration": round(durations[j.path], 4), "text": j.text, "speaker": j.voice} for j in plan[split]]
         tmp = root / f"{split}.jsonl.tmp"
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
         os.replace(tmp, root / f"{split}.jsonl")

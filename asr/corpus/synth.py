@@ -74,8 +74,9 @@ def _run(cmd: list[str], what: str) -> None:
         raise CorpusError(f"{what}: {cmd[0]} did not finish in 600 s") from None
     # festival reports a bad voice on stdout with exit status 0 in some versions
     if res.returncode != 0 or "SIOD ERROR" in res.stdout + res.stderr:
-        msg = (res.stderr or res.stdout).strip().splitlines()
-        raise CorpusError(f"{what}: {cmd[0]} failed: {msg[-1] if msg else f'exit status {res.returncode}'}")
+        lines = (res.stderr + res.stdout).strip().splitlines()
+        errors = [line for line in lines if "error" in line.lower()] or lines or [f"exit status {res.returncode}"]
+        raise CorpusError(f"{what}: {cmd[0]} failed: {errors[0].strip()}")
 
 
 def _espeak_names(kind: str) -> set[str]:
@@ -135,8 +136,9 @@ def working_voices(voices: list[Voice]) -> list[Voice]:
             if error:
                 failed += [(v, error) for v in users if v not in bad]
                 bad.update(users)
-    for v, why in failed:
-        warnings.warn(f"skipping TTS voice {v.id}: {why}", stacklevel=2)
+    if failed:
+        warnings.warn(f"skipping {len(failed)} TTS voices that do not work here: " +
+                      "; ".join(f"{v.id} ({why})" for v, why in failed), stacklevel=2)
     return [v for v in voices if v not in bad]
 
 
