@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 SYS_PKGS="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox"
 need_sys=0
 for tool in espeak-ng flite text2wave sox; do command -v "$tool" >/dev/null 2>&1 || need_sys=1; done
-[ -d /usr/share/festival/voices/english/cmu_us_slt_arctic_hts ] || need_sys=1
+[ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] || need_sys=1
 if [ "$need_sys" = 1 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "[setup] installing Debian packages: $SYS_PKGS"
