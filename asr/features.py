@@ -166,7 +166,7 @@ def load_cmvn(store: str | Path) -> GlobalCMVN:
 
 
 # --- extraction ------------------------------------------------------------------------------
-_extractor: FeatureExtractor | None = None  # one per worker process
+_extractor: FeatureExtractor | None = None  # set by _init_worker in each process that extracts
 
 
 def _init_worker(config: dict) -> None:

@@ -88,3 +88,153 @@ def lstm_recurrence_reference(
         cs.append(c)
     y = torch.stack(ys, dim=2).to(xproj.dtype)  # [B, T, D, H]
     return y, torch.stack(hs).to(xproj.dtype), torch.stack(cs).to(xproj.dtype)
+
+
+# --------------------------------------------------------------------------------------
+# The rest of the LSTM family (issue 7): GRU, peephole LSTM, LSTMP. Same conventions as above.
+
+def _check_family(xproj, n_gates: int, lengths, reverse: bool, **shaped) -> None:
+    """Shape contract of the family's recurrences: xproj [B, T, D, n_gates·H] and every named
+    tensor of `shaped` = (tensor or None, expected shape); raises ValueError naming the argument."""
+    if xproj.dim() != 4 or xproj.shape[3] % n_gates:
+        raise ValueError(f"xproj must be [B, T, D, {n_gates}H], got shape {tuple(xproj.shape)}")
+    B, T, D, _ = xproj.shape
+    if D not in (1, 2):
+        raise ValueError(f"D (directions) must be 1 or 2, got {D}")
+    if reverse and D != 1:
+        raise ValueError("reverse=True is for D = 1 only (with D = 2, d = 1 is already the reverse direction)")
+    if T < 1 or B < 1:
+        raise ValueError(f"xproj must have B >= 1 and T >= 1, got shape {tuple(xproj.shape)}")
+    for name, (s, shape) in shaped.items():
+        if s is not None and tuple(s.shape) != tuple(shape):
+            raise ValueError(f"{name} must be {list(shape)}, got shape {tuple(s.shape)}")
+    if lengths is not None:
+        if lengths.dim() != 1 or lengths.shape[0] != B:
+            raise ValueError(f"lengths must be [B] = [{B}], got shape {tuple(lengths.shape)}")
+        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+            raise ValueError(f"lengths must be an integer tensor, got {lengths.dtype}")
+        lo, hi = int(lengths.min()), int(lengths.max())
+        if lo < 1 or hi > T:
+            raise ValueError(f"lengths must lie in [1, T={T}], got min {lo} max {hi}")
+
+
+def check_gru_inputs(xproj, w_hh, b_hn, lengths, h0, reverse: bool) -> None:
+    _check_family(xproj, 3, lengths, reverse)
+    B, T, D, G = xproj.shape
+    H = G // 3
+    _check_family(xproj, 3, None, reverse, w_hh=(w_hh, (D, 3 * H, H)), b_hn=(b_hn, (D, H)), h0=(h0, (D, B, H)))
+
+
+def check_peephole_inputs(xproj, w_hh, peep, lengths, h0, c0, reverse: bool) -> None:
+    _check_family(xproj, 4, lengths, reverse)
+    B, T, D, G = xproj.shape
+    H = G // 4
+    _check_family(xproj, 4, None, reverse, w_hh=(w_hh, (D, 4 * H, H)), peep=(peep, (D, 3, H)),
+                  h0=(h0, (D, B, H)), c0=(c0, (D, B, H)))
+
+
+def check_lstmp_inputs(xproj, w_hh, w_hr, lengths, h0, c0, reverse: bool) -> None:
+    _check_family(xproj, 4, lengths, reverse)
+    B, T, D, G = xproj.shape
+    H = G // 4
+    if w_hr.dim() != 3:
+        raise ValueError(f"w_hr must be [D, P, H], got shape {tuple(w_hr.shape)}")
+    P = w_hr.shape[1]
+    _check_family(xproj, 4, None, reverse, w_hh=(w_hh, (D, 4 * H, P)), w_hr=(w_hr, (D, P, H)),
+                  h0=(h0, (D, B, P)), c0=(c0, (D, B, H)))
+
+
+def _family_loop(xproj, lengths, reverse: bool, states: list, step):
+    """Run `step(x_t [B, G], d, *states) -> (out [B, O], *new_states)` over time for every direction
+    with the lengths/reverse conventions of lstm_recurrence_reference.
+    states: per direction, the initial states (acc dtype). -> y [B, T, D, O], final states per direction."""
+    B, T, D, _ = xproj.shape
+    dev = xproj.device
+    if lengths is None:
+        lengths = torch.full((B,), T, dtype=torch.long, device=dev)
+    lengths = lengths.to(device=dev, dtype=torch.long)
+    rows = torch.arange(B, device=dev)
+    ys, finals = [], []
+    for d in range(D):
+        backward = reverse or d == 1
+        st = list(states[d])
+        y = None
+        for s in range(int(lengths.max())):
+            active = (s < lengths).unsqueeze(1)
+            t = (lengths - 1 - s).clamp(min=0) if backward else torch.full_like(lengths, s)
+            out, *new = step(xproj[rows, t, d].to(st[0].dtype), d, *st)
+            st = [torch.where(active, n, o) for n, o in zip(new, st)]
+            if y is None:
+                y = out.new_zeros(B, T, out.shape[1])
+            y = y.index_put((rows, t), torch.where(active, out, torch.zeros_like(out)), accumulate=True)
+        ys.append(y)
+        finals.append(st)
+    return torch.stack(ys, dim=2).to(xproj.dtype), finals
+
+
+def _acc(x: torch.Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def gru_recurrence_reference(xproj, w_hh, b_hn, lengths=None, h0=None, reverse: bool = False):
+    """Twin of kernels.gru_recurrence: xproj [B,T,D,3H] (gate order r, z, n; b_hr, b_hz folded in),
+    w_hh [D,3H,H], b_hn [D,H], h0 [D,B,H] -> y [B,T,D,H], h_n [D,B,H]. torch.nn.GRU's equations:
+    r = σ(x_r + W_hr h), z = σ(x_z + W_hz h), n = tanh(x_n + r ⊙ (W_hn h + b_hn)), h' = (1−z) n + z h."""
+    check_gru_inputs(xproj, w_hh, b_hn, lengths, h0, reverse)
+    B, T, D, G = xproj.shape
+    H, acc = G // 3, _acc(xproj)
+
+    def step(x, d, h):
+        a_r, a_z, a_n = (h @ w_hh[d].to(acc).t()).chunk(3, dim=1)
+        x_r, x_z, x_n = x.chunk(3, dim=1)
+        r, z = torch.sigmoid(x_r + a_r), torch.sigmoid(x_z + a_z)
+        n = torch.tanh(x_n + r * (a_n + b_hn[d].to(acc)))
+        h = (1 - z) * n + z * h
+        return h, h
+
+    init = [[h0[d].to(acc) if h0 is not None else xproj.new_zeros(B, H, dtype=acc)] for d in range(D)]
+    y, finals = _family_loop(xproj, lengths, reverse, init, step)
+    return y, torch.stack([f[0] for f in finals]).to(xproj.dtype)
+
+
+def peephole_lstm_recurrence_reference(xproj, w_hh, peep, lengths=None, h0=None, c0=None, reverse: bool = False):
+    """Twin of kernels.peephole_lstm_recurrence: the LSTM above with diagonal peepholes peep [D, 3, H]
+    (p_i, p_f, p_o; Gers & Schmidhuber): i = σ(x_i + W_hi h + p_i ⊙ c_{t-1}), f likewise,
+    o = σ(x_o + W_ho h + p_o ⊙ c_t). -> y [B,T,D,H], h_n, c_n [D,B,H]."""
+    check_peephole_inputs(xproj, w_hh, peep, lengths, h0, c0, reverse)
+    B, T, D, G = xproj.shape
+    H, acc = G // 4, _acc(xproj)
+
+    def step(x, d, h, c):
+        p_i, p_f, p_o = peep[d].to(acc)
+        gi, gf, gg, go = (x + h @ w_hh[d].to(acc).t()).chunk(4, dim=1)
+        c = torch.sigmoid(gf + p_f * c) * c + torch.sigmoid(gi + p_i * c) * torch.tanh(gg)
+        h = torch.sigmoid(go + p_o * c) * torch.tanh(c)
+        return h, h, c
+
+    zeros = xproj.new_zeros(B, H, dtype=acc)
+    init = [[h0[d].to(acc) if h0 is not None else zeros, c0[d].to(acc) if c0 is not None else zeros]
+            for d in range(D)]
+    y, finals = _family_loop(xproj, lengths, reverse, init, step)
+    return (y, torch.stack([f[0] for f in finals]).to(xproj.dtype),
+            torch.stack([f[1] for f in finals]).to(xproj.dtype))
+
+
+def lstmp_recurrence_reference(xproj, w_hh, w_hr, lengths=None, h0=None, c0=None, reverse: bool = False):
+    """Twin of kernels.lstmp_recurrence (torch.nn.LSTM(proj_size=P)): xproj [B,T,D,4H], w_hh [D,4H,P],
+    w_hr [D,P,H], h0 [D,B,P], c0 [D,B,H]; h_t = W_hr (o ⊙ tanh c_t). -> y [B,T,D,P], h_n [D,B,P], c_n [D,B,H]."""
+    check_lstmp_inputs(xproj, w_hh, w_hr, lengths, h0, c0, reverse)
+    B, T, D, G = xproj.shape
+    H, P, acc = G // 4, w_hr.shape[1], _acc(xproj)
+
+    def step(x, d, h, c):
+        gi, gf, gg, go = (x + h @ w_hh[d].to(acc).t()).chunk(4, dim=1)
+        c = torch.sigmoid(gf) * c + torch.sigmoid(gi) * torch.tanh(gg)
+        h = (torch.sigmoid(go) * torch.tanh(c)) @ w_hr[d].to(acc).t()
+        return h, h, c
+
+    init = [[h0[d].to(acc) if h0 is not None else xproj.new_zeros(B, P, dtype=acc),
+             c0[d].to(acc) if c0 is not None else xproj.new_zeros(B, H, dtype=acc)] for d in range(D)]
+    y, finals = _family_loop(xproj, lengths, reverse, init, step)
+    return (y, torch.stack([f[0] for f in finals]).to(xproj.dtype),
+            torch.stack([f[1] for f in finals]).to(xproj.dtype))

@@ -198,7 +198,9 @@ def test_extract_is_idempotent(tmp_path, capsys):
     corpus = make_corpus(tmp_path / "corpus", {"train": 3, "dev": 1})
     store = tmp_path / "store"
     cfg = features_cfg(corpus, store, manifests={"train": str(corpus / "train.jsonl"), "dev": str(corpus / "dev.jsonl")})
+    threads = torch.get_num_threads()
     first = extract_features(cfg)
+    assert torch.get_num_threads() == threads  # extraction runs single-threaded, then restores the setting
     shard = store / "train" / "shard-00000.pt"
     stamp = shard.stat().st_mtime_ns
     again = extract_features(cfg)
