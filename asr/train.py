@@ -289,6 +289,9 @@ def train(cfg: DictConfig) -> dict:
         if tc.max_steps and step >= tc.max_steps:  # a rerun of a finished run trains no further
             stop_reason = f"max_steps={tc.max_steps}"
             break
+        if budget_s and elapsed >= budget_s:
+            stop_reason = f"max_minutes={tc.max_minutes}"
+            break
         bar = tqdm(total=len(sampler), initial=sampler.batch_idx, desc=f"epoch {sampler.epoch + 1}",
                    disable=not (master and tc.progress), dynamic_ncols=True, leave=False)
         for idx in sampler:

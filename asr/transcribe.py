@@ -86,8 +86,8 @@ class Transcriber:
             start, wave = current
             following = next(chunks, None)  # one chunk of look-ahead tells where this one's share ends
             duration = start + wave.numel() / self.features.sample_rate
-            if wave.numel() < min_samples:
-                if not tokens and following is None:
+            if wave.numel() < min_samples:  # a sliver at the end is skipped; a whole file that short is an error
+                if start == 0 and following is None:
                     raise AudioError(f"{path}: too short ({wave.numel()} samples, need {min_samples} for one frame)")
             else:
                 cut_from = round(start + overlap_seconds / 2, 6) if start > 0 else -1.0

@@ -28,6 +28,8 @@ from kernels import lstm
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 TRITON_TYPE = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 KERNELS = {"fwd": lstm._lstm_fwd_kernel, "bwd": lstm._lstm_bwd_kernel}
+# the rest of the LSTM family (compiled by kernels/aot_family.py); not in the default --kernel list
+FAMILY_KERNELS = ["gru_fwd", "gru_bwd", "peephole_fwd", "peephole_bwd", "lstmp_fwd", "lstmp_bwd"]
 # per-block shared memory limits (opt-in maximum) of A100 / H100
 SHARED_LIMIT = {80: 163 * 1024, 90: 227 * 1024}
 
@@ -53,16 +55,22 @@ def _signature(name: str, dtype: torch.dtype) -> dict[str, str]:
     return sig
 
 
-def compile_config(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2) -> dict:
-    """Compile one launcher configuration for sm_<arch>; returns its resource usage."""
+def compile_config(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2, exact_fp32: bool = False) -> dict:
+    """Compile one launcher configuration for sm_<arch>; returns its resource usage.
+    exact_fp32: the fp32 path taken when torch.backends.cudnn.allow_tf32 is off (tf32x3)."""
+    if name in FAMILY_KERNELS:
+        from kernels.aot_family import compile_family  # imports this module
+
+        return compile_family(name, H, dtype, arch, D)
     fn = KERNELS[name]
     cfg = lstm.default_config(H, dtype)
     HP = lstm.padded_hidden(H)
     BH = min(cfg.block_h, HP)
     n_hb = triton.cdiv(H, BH)
-    resident = lstm.weights_resident(BH, HP, dtype)
+    precision = "tf32x3" if exact_fp32 and dtype == torch.float32 else lstm.dot_precision(dtype)
+    resident = lstm.weights_resident(BH, HP, dtype, precision)
     constexprs = dict(H=H, HP=HP, D=D, BH=BH, BB=cfg.block_b, BK=min(cfg.block_k, HP), REVERSE=False,
-                      SYNC=n_hb > 1, RESIDENT=resident, DOT_PRECISION=lstm.dot_precision(dtype), INTERPRET=False)
+                      SYNC=n_hb > 1, RESIDENT=resident, DOT_PRECISION=precision, INTERPRET=False)
     if name == "fwd":
         constexprs["SAVE"] = True
     sig = _signature(name, dtype)
@@ -79,7 +87,7 @@ def compile_config(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2)
         res = subprocess.run([_cuobjdump(), "--dump-resource-usage", str(cubin)],
                              capture_output=True, text=True, check=True)
     usage = dict(re.findall(r"(REG|STACK|SHARED|LOCAL):(\d+)", res.stdout))
-    return {"kernel": name, "arch": f"sm_{arch}", "H": H, "dtype": TRITON_TYPE[dtype], "block_h": BH,
+    return {"kernel": name, "arch": f"sm_{arch}", "H": H, "dtype": TRITON_TYPE[dtype], "precision": precision, "block_h": BH,
             "hblocks": n_hb, "resident": resident, "warps": cfg.num_warps, "registers": int(usage["REG"]), "spills": int(usage["LOCAL"]),
             "shared": compiled.metadata.shared + int(usage["SHARED"]), "shared_limit": SHARED_LIMIT[arch]}
 
@@ -89,19 +97,21 @@ def main(argv=None) -> None:
     p.add_argument("--hidden", type=int, nargs="+", default=list(lstm.AOT_HIDDEN_SIZES))
     p.add_argument("--arch", type=int, nargs="+", default=[80, 90], choices=[80, 90])
     p.add_argument("--dtype", nargs="+", default=list(DTYPES), choices=list(DTYPES))
-    p.add_argument("--kernel", nargs="+", default=list(KERNELS), choices=list(KERNELS))
+    p.add_argument("--kernel", nargs="+", default=list(KERNELS), choices=list(KERNELS) + FAMILY_KERNELS)
+    p.add_argument("--exact-fp32", action="store_true",
+                   help="fp32 as with torch.backends.cudnn.allow_tf32 = False (tf32x3 instead of tf32)")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of the table")
     args = p.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET", "0") == "1":
         raise SystemExit("kernels.aot: unset TRITON_INTERPRET (the interpreter replaces the jit functions)")
-    cols = ["kernel", "arch", "H", "dtype", "block_h", "hblocks", "resident", "warps", "registers", "spills", "shared"]
+    cols = ["kernel", "arch", "H", "dtype", "precision", "block_h", "hblocks", "resident", "warps", "registers", "spills", "shared"]
     if not args.json:
         print(" ".join(f"{c:>9}" for c in cols))
     for name in args.kernel:
         for arch in args.arch:
             for H in args.hidden:
                 for dt in args.dtype:
-                    row = compile_config(name, H, DTYPES[dt], arch)
+                    row = compile_config(name, H, DTYPES[dt], arch, exact_fp32=args.exact_fp32)
                     print(json.dumps(row) if args.json else " ".join(f"{row[c]!s:>9}" for c in cols), flush=True)
 
 

@@ -21,13 +21,17 @@ HP = H padded to a power of two (the dot's K).
 
 Grid (D, n_hblocks, n_btiles): program (d, hb, bt) owns direction d, hidden units
 [hb·BH, (hb+1)·BH) with all four of their gates (so the cell update is local) and batch rows
-[bt·BB, (bt+1)·BB). It loads its slice of W_hh (4·BH × H) once, before the time loop, and
-keeps it on chip for every step. The new h of each step goes through a global ping-pong
+[bt·BB, (bt+1)·BB). It loads its slice of W_hh (4·BH × H) once, before the time loop, as
+(gate, K-chunk) tiles [BK, BH]; the compiler keeps them in shared memory for every step and
+streams one tile at a time through registers into the tensor-core dot, so no step re-reads
+the weights from global memory. The new h of each step goes through a global ping-pong
 buffer hbuf [2, D, B, H] (fp32); programs of the same (d, bt) meet at a grid barrier (an
 atomic counter per (d, bt): release on arrive, acquire while spinning) in a cooperative
 launch. With one hidden block no barrier is needed. When the grid cannot be co-resident
 (or under the interpreter, which runs programs one after another) the launcher runs the
 same kernel one step per launch ("step mode"), the launch boundary being the barrier.
+Backward mirrors it: the gate gradients of a step go through gbuf [2, D, B, 4H] and a
+barrier, then each program multiplies them by its W_hh columns to get its slice of dh.
 """
 from __future__ import annotations
 
@@ -168,7 +172,8 @@ def _lstm_fwd_kernel(
         xf = tl.load(xrow[:, None] + 1 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
         xg = tl.load(xrow[:, None] + 2 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
         xo = tl.load(xrow[:, None] + 3 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
-        for kc in tl.static_range(HP // BK):  # gates += h_{t-1}[:, chunk] @ W[chunk]   [BB, BH]
+        # xi, xf, xg, xo become the gate pre-activations: += h_{t-1}[:, chunk] @ W[chunk]   [BB, BH]
+        for kc in tl.static_range(HP // BK):
             kk = kc * BK + tl.arange(0, BK)
             hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
                          cache_modifier=".cg")
@@ -370,8 +375,11 @@ def default_config(H: int, dtype: torch.dtype) -> LaunchConfig:
     return LaunchConfig(block_h=min(block_h, HP), num_warps=num_warps)
 
 
-def weights_resident(block_h: int, HP: int, dtype: torch.dtype) -> bool:
-    return 4 * block_h * HP * torch.tensor([], dtype=dtype).element_size() <= RESIDENT_BYTES
+def weights_resident(block_h: int, HP: int, dtype: torch.dtype, precision: str) -> bool:
+    nbytes = 4 * block_h * HP * torch.tensor([], dtype=dtype).element_size()
+    if precision == "tf32x3":
+        nbytes *= 2  # the compiler keeps the big and small TF32 halves of the weights
+    return nbytes <= RESIDENT_BYTES
 
 
 def dot_precision(dtype: torch.dtype) -> str:
@@ -423,7 +431,8 @@ class _Plan:
         self.BH = min(config.block_h, self.HP)
         self.BB = config.block_b
         self.BK = min(config.block_k, self.HP)
-        self.resident = weights_resident(self.BH, self.HP, dtype)
+        self.dot_precision = dot_precision(dtype)
+        self.resident = weights_resident(self.BH, self.HP, dtype, self.dot_precision)
         self.num_warps = config.num_warps
         self.n_hb = triton.cdiv(H, self.BH)
         self.n_bt = triton.cdiv(B, self.BB)
@@ -433,7 +442,6 @@ class _Plan:
         padded[:B] = lengths
         self.tile_len = padded.view(self.n_bt, self.BB).amax(dim=1).contiguous()  # [n_btiles]
         self.max_len = int(lengths.max())
-        self.dot_precision = dot_precision(dtype)
         self.requested = config.mode
         self.device = lengths.device
 

@@ -3,7 +3,11 @@
 Rerunning the same command resumes from exp_dir/last.pt. DDP: torchrun --nproc_per_node=N recipes/train.py ...
 """
 import logging
+import os
 import sys
+
+# OpenMP threads spin while waiting; on a busy CPU that makes an LSTM step several times slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import hydra
 from omegaconf import DictConfig

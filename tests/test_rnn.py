@@ -17,10 +17,13 @@ def _plain_lstm_like(stack: LSTMStack, input_size: int, hidden: int, layers: int
 
 
 @pytest.mark.parametrize("proj", [0, 6], ids=["lstm", "lstmp"])
-def test_torch_backend_equals_plain_multilayer_lstm(proj):
+@pytest.mark.parametrize("path", ["padded", "packed"], ids=["cpu-padded", "cuda-packed"])
+def test_torch_backend_equals_plain_multilayer_lstm(proj, path, monkeypatch):
     torch.manual_seed(0)
     B, T, F, H, L = 4, 11, 7, 12, 3
     stack = LSTMStack(F, H, L, proj_size=proj, backend="torch").eval()
+    if path == "packed":  # the CUDA path, run here on CPU
+        monkeypatch.setattr(stack, "_layer_torch", stack._layer_packed)
     plain = _plain_lstm_like(stack, F, H, L, proj).eval()
     x = torch.randn(B, T, F)
     lengths = torch.tensor([11, 7, 3, 9])
@@ -30,6 +33,8 @@ def test_torch_backend_equals_plain_multilayer_lstm(proj):
     assert y.shape == (B, T, 2 * (proj or H)) and torch.equal(out_lengths, lengths)
     torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-6)
     assert y[1, 7:].abs().max() == 0  # zeros past each length
+    y.sum().backward()  # gradients reach the stack's own parameters
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in stack.parameters())
 
 
 def test_parameters_are_one_bidirectional_lstm_per_layer():

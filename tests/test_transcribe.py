@@ -130,6 +130,10 @@ def test_empty_and_non_audio_files_are_clear_errors(ckpt, tmp_path):
         transcribe(empty, ckpt)
     with pytest.raises(AudioError, match="notes.wav: not a readable audio file"):
         transcribe(text, ckpt)
+    tiny = tmp_path / "tiny.wav"
+    sf.write(tiny, signal(0.01), 16000)  # 160 samples: less than one 25 ms frame
+    with pytest.raises(AudioError, match="tiny.wav: too short"):
+        transcribe(tiny, ckpt)
     zero_bytes = tmp_path / "zero.flac"
     zero_bytes.touch()
     with pytest.raises(AudioError, match="zero.flac"):
