@@ -1,6 +1,7 @@
 """Training data: features from the store with CMVN, duration-bucketed (distributed) batches, SpecAugment."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -11,6 +12,8 @@ from torch.utils.data import Dataset, Sampler
 
 from asr.features import load_split
 from asr.tokenizer import Tokenizer
+
+log = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -27,17 +30,41 @@ class FeatureDataset(Dataset):
         self.lengths = [int(f.shape[0]) for f in feats]
         self.mean = cmvn["mean"].float() if cmvn is not None else None
         self.std = cmvn["std"].float() if cmvn is not None else None
+        self.skipped = 0  # utterances of the split left out by from_store
 
     @classmethod
     def from_store(cls, features_dir: str | Path, split: str, tokenizer: Tokenizer,
-                   cmvn: dict | None = None) -> "FeatureDataset":
+                   cmvn: dict | None = None, max_frames: int = 0) -> "FeatureDataset":
+        """Every shard of `split`; utterances with characters outside the tokenizer, or longer than
+        `max_frames` (> 0), are skipped with a warning each and counted in `dataset.skipped`."""
         split_dir = Path(features_dir) / split
         if not split_dir.is_dir() or not any(split_dir.glob("shard-*.pt")):
             raise DataError(f"no feature shards in {split_dir}: run recipes/extract_features.py first")
         d = load_split(features_dir, split)
         if not d["ids"]:
             raise DataError(f"split {split!r} in {features_dir} has no utterances")
-        return cls(d["ids"], d["feats"], d["texts"], tokenizer, cmvn)
+        # an utterance we cannot train on is skipped with one warning line, never trained on as
+        # something else: characters the tokenizer would drop, or too long for any batch
+        keep = []
+        for i, (uid, feats, text) in enumerate(zip(d["ids"], d["feats"], d["texts"])):
+            unknown = tokenizer.unknown_chars(text)
+            if unknown:
+                log.warning("skipped %s (%s): transcript has characters outside the tokenizer: %s", uid, split,
+                            " ".join(repr(c) for c in sorted(unknown)))
+            elif max_frames and feats.shape[0] > max_frames:
+                log.warning("skipped %s (%s): %d frames is more than train.max_frames=%d", uid, split,
+                            feats.shape[0], max_frames)
+            else:
+                keep.append(i)
+        if len(keep) < len(d["ids"]):
+            log.warning("split %s: skipped %d of %d utterances (see the warnings above)", split,
+                        len(d["ids"]) - len(keep), len(d["ids"]))
+        if not keep:
+            raise DataError(f"split {split!r} in {features_dir} has no usable utterances")
+        dataset = cls([d["ids"][i] for i in keep], [d["feats"][i] for i in keep], [d["texts"][i] for i in keep],
+                      tokenizer, cmvn)
+        dataset.skipped = len(d["ids"]) - len(keep)
+        return dataset
 
     def __len__(self) -> int:
         return len(self.ids)

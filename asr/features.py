@@ -152,9 +152,13 @@ def load_split(store: str | Path, split: str) -> dict[str, list]:
         raise FeatureError(f"{Path(store) / split}: no feature shards (run recipes/extract_features.py)")
     out = {k: [] for k in SHARD_KEYS}
     for path in shards:
-        shard = torch.load(path, weights_only=True)
-        for k in SHARD_KEYS:
-            out[k].extend(shard[k])
+        try:
+            shard = torch.load(path, weights_only=True)
+            for k in SHARD_KEYS:
+                out[k].extend(shard[k])
+        except Exception as e:  # torch raises many kinds (pickle, zip, EOF, KeyError) for a bad file
+            raise FeatureError(f"{path}: unreadable feature shard ({type(e).__name__}: {e}); "
+                               "delete it and rerun recipes/extract_features.py") from None
     return out
 
 

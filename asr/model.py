@@ -1,4 +1,5 @@
-"""`CTCModel`: frame stacking at the input, a stacked BLSTM encoder and a linear CTC head (blank = 0)."""
+"""`CTCModel`: frame stacking at the input, a stacked BLSTM encoder (cell lstm | peephole | gru, optional
+projection and self-attention blocks) and a linear CTC head (blank = 0)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
 from asr.rnn import ConfigError, LSTMStack
 
@@ -15,19 +17,21 @@ class CTCModel(nn.Module):
 
     def __init__(self, input_dim: int, vocab_size: int, hidden_size: int = 256, num_layers: int = 3,
                  proj_size: int = 0, subsampling: int = 3, input_linear: int = 0, dropout: float = 0.1,
-                 backend: str = "auto"):
+                 backend: str = "auto", cell: str = "lstm", attention: dict | None = None):
         super().__init__()
         if subsampling < 1:
             raise ConfigError(f"model.subsampling={subsampling} must be >= 1")
         # everything needed to rebuild the model from a checkpoint
         self.config = dict(input_dim=input_dim, vocab_size=vocab_size, hidden_size=hidden_size,
                            num_layers=num_layers, proj_size=proj_size, subsampling=subsampling,
-                           input_linear=input_linear, dropout=dropout, backend=backend)
+                           input_linear=input_linear, dropout=dropout, backend=backend, cell=cell,
+                           attention=dict(attention) if attention else None)
         self.subsampling = subsampling
         stacked = input_dim * subsampling
         self.input_linear = nn.Linear(stacked, input_linear) if input_linear else None
         self.encoder = LSTMStack(input_linear or stacked, hidden_size, num_layers, proj_size=proj_size,
-                                 dropout=dropout, bidirectional=True, backend=backend)
+                                 dropout=dropout, bidirectional=True, backend=backend, cell=cell,
+                                 attention=attention)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.encoder.output_size, vocab_size)
 
@@ -67,5 +71,10 @@ class CTCModel(nn.Module):
 
 def build_model(model_cfg, input_dim: int, vocab_size: int) -> CTCModel:
     """Build from the `model` config group (extra keys like `name`, `tokenizer` are ignored)."""
-    keys = ("hidden_size", "num_layers", "proj_size", "subsampling", "input_linear", "dropout", "backend")
-    return CTCModel(input_dim, vocab_size, **{k: model_cfg[k] for k in keys if k in model_cfg})
+    keys = ("hidden_size", "num_layers", "proj_size", "subsampling", "input_linear", "dropout", "backend", "cell",
+            "attention")
+    kw = {k: model_cfg[k] for k in keys if k in model_cfg}
+    if kw.get("attention") is not None:  # a plain dict in the checkpoint's model_cfg
+        kw["attention"] = OmegaConf.to_container(kw["attention"]) if OmegaConf.is_config(kw["attention"]) \
+            else dict(kw["attention"])
+    return CTCModel(input_dim, vocab_size, **kw)

@@ -5,9 +5,14 @@ parameters (and checkpoints) are the same whichever backend runs them:
 - torch:  `torch.nn.LSTM` over a packed sequence (cuDNN on GPU, MKL/oneDNN on CPU);
 - triton: the input projection of both directions in one matmul, then the persistent
           recurrence `kernels.lstm_recurrence` (see ARCHITECTURE.md, "The kernel seam").
+The `cell` picks the layer: lstm (with proj_size: LSTMP, `kernels.lstmp_recurrence`), gru
+(`torch.nn.GRU` / `kernels.gru_recurrence`) or peephole (`PeepholeLSTM`: nn.LSTM's parameters plus
+diagonal peepholes; torch backend = the plain-PyTorch `kernels.reference` loop). Optional
+`SelfAttention` blocks (multi-head, residual + layer norm, masked by lengths) go after chosen layers.
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 import torch
@@ -24,27 +29,77 @@ class ConfigError(ValueError):
     """A bad configuration value; the message names the key."""
 
 
-def resolve_backend(backend: str, device: torch.device | str, proj_size: int = 0) -> str:
-    """`auto` -> triton on CUDA, torch elsewhere. Projection (LSTMP) runs on torch for now."""
+CELLS = ("lstm", "peephole", "gru")
+
+
+def resolve_backend(backend: str, device: torch.device | str) -> str:
+    """`auto` -> triton on CUDA, torch elsewhere (every cell, LSTMP included, has a kernel)."""
     if backend not in BACKENDS:
         raise ConfigError(f"model.backend={backend!r} is not one of: {', '.join(BACKENDS)}")
     on_cuda = torch.device(device).type == "cuda"
     if backend == "auto":
         backend = "triton" if on_cuda else "torch"
-    if backend == "triton" and proj_size > 0:
-        log.warning("model.backend=triton has no LSTMP (proj_size=%d) kernel yet: using torch", proj_size)
-        backend = "torch"
     return backend
+
+
+class PeepholeLSTM(nn.Module):
+    """One (bi)directional peephole-LSTM layer (Gers & Schmidhuber): `torch.nn.LSTM`'s parameters
+    (same names and init) plus diagonal peepholes `weight_peep_l0[_reverse]` [3, H] = (p_i, p_f, p_o),
+    initialised to zero (the layer starts as a plain LSTM)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bidirectional: bool = True):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bidirectional = input_size, hidden_size, bidirectional
+        template = nn.LSTM(input_size, hidden_size, bidirectional=bidirectional, batch_first=True)
+        for name, p in template.named_parameters():
+            self.register_parameter(name, p)
+        for sfx in ["", "_reverse"][: 2 if bidirectional else 1]:
+            self.register_parameter(f"weight_peep_l0{sfx}", nn.Parameter(torch.zeros(3, hidden_size)))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over the frames, residual + layer norm: x [B, T, C] -> [B, T, C];
+    padded frames are masked as keys and zeroed in the output."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        if heads < 1 or dim % heads:
+            raise ConfigError(f"model.attention.heads={heads} must be >= 1 and divide the encoder width {dim}")
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        pad = torch.arange(x.shape[1], device=x.device)[None, :] >= lengths.to(x.device)[:, None]  # [B, T]
+        a, _ = self.attn(x, x, x, key_padding_mask=pad, need_weights=False)
+        return self.norm(x + self.dropout(a)).masked_fill(pad[..., None], 0.0)
+
+
+def attention_layers(attention: dict | None, num_layers: int) -> list[int]:
+    """The layer numbers (1 = after the first recurrent layer) followed by an attention block."""
+    if not attention or not attention.get("enabled", False):
+        return []
+    after = attention.get("after_layers")
+    after = [num_layers] if after is None else [int(a) for a in after]
+    bad = [a for a in after if not 1 <= a <= num_layers]
+    if bad or not after:
+        raise ConfigError(f"model.attention.after_layers={after} must list layer numbers in [1, {num_layers}]")
+    return sorted(set(after))
 
 
 class LSTMStack(nn.Module):
     """Stacked (bi)directional LSTM over padded batches: x [B, T, F], lengths [B] -> y [B, T, D*H]."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, proj_size: int = 0,
-                 dropout: float = 0.0, bidirectional: bool = True, backend: str = "auto"):
+                 dropout: float = 0.0, bidirectional: bool = True, backend: str = "auto", cell: str = "lstm",
+                 attention: dict | None = None):
         super().__init__()
         if backend not in BACKENDS:
             raise ConfigError(f"model.backend={backend!r} is not one of: {', '.join(BACKENDS)}")
+        if cell not in CELLS:
+            raise ConfigError(f"model.cell={cell!r} is not one of: {', '.join(CELLS)}")
+        if proj_size and cell != "lstm":
+            raise ConfigError(f"model.proj_size={proj_size} needs model.cell=lstm (got {cell!r})")
         if num_layers < 1:
             raise ConfigError(f"model.num_layers={num_layers} must be >= 1")
         if not 0 <= proj_size < hidden_size:
@@ -55,29 +110,40 @@ class LSTMStack(nn.Module):
         self.proj_size = proj_size
         out = proj_size or hidden_size
         self.output_size = self.num_dirs * out
-        self.layers = nn.ModuleList(
-            nn.LSTM(input_size if i == 0 else self.output_size, hidden_size, num_layers=1,
-                    bidirectional=bidirectional, batch_first=True, proj_size=proj_size)
-            for i in range(num_layers)
-        )
+        self.cell = cell
+        self.layers = nn.ModuleList(self._make_layer(input_size if i == 0 else self.output_size, bidirectional)
+                                    for i in range(num_layers))
+        heads = int((attention or {}).get("heads", 4))
+        self.attention = nn.ModuleDict({str(k): SelfAttention(self.output_size, heads, dropout)
+                                        for k in attention_layers(attention, num_layers)})
         self.dropout = nn.Dropout(dropout)
         self._logged: str | None = None
-        self._uni: dict[tuple, nn.LSTM] = {}  # plain dict: not submodules, not in the state_dict
+        self._uni: dict[tuple, nn.Module] = {}  # plain dict: not submodules, not in the state_dict
+
+    def _make_layer(self, input_size: int, bidirectional: bool) -> nn.Module:
+        if self.cell == "gru":
+            return nn.GRU(input_size, self.hidden_size, num_layers=1, bidirectional=bidirectional, batch_first=True)
+        if self.cell == "peephole":
+            return PeepholeLSTM(input_size, self.hidden_size, bidirectional)
+        return nn.LSTM(input_size, self.hidden_size, num_layers=1, bidirectional=bidirectional, batch_first=True,
+                       proj_size=self.proj_size)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        backend = resolve_backend(self.backend, x.device, self.proj_size)
+        backend = resolve_backend(self.backend, x.device)
         if backend != self._logged:
-            log.info("LSTMStack: %d layers x %d (%s) on the %s backend (%s)", len(self.layers),
+            log.info("LSTMStack: %d %s layers x %d (%s) on the %s backend (%s)", len(self.layers), self.cell,
                      self.hidden_size, "bidirectional" if self.num_dirs == 2 else "forward", backend, x.device)
             self._logged = backend
-        if backend == "triton":
-            run = self._layer_triton
+        if backend == "triton" or self.cell == "peephole":  # peephole on torch: the reference loop
+            run = functools.partial(self._layer_kernels, backend=backend)
         else:  # cuDNN handles packed sequences well; on CPU their backward is slow
             run = self._layer_packed if x.is_cuda else self._layer_torch
         for i, lstm in enumerate(self.layers):
             if i > 0:
                 x = self.dropout(x)  # between layers, like nn.LSTM(dropout=...)
             x = run(lstm, x, lengths)
+            if str(i + 1) in self.attention:
+                x = self.attention[str(i + 1)](x, lengths)
         return x, lengths
 
     @staticmethod
@@ -105,25 +171,45 @@ class LSTMStack(nn.Module):
             outs.append(y.gather(1, flip[..., None].expand_as(y)) if d else y)
         return torch.cat(outs, dim=-1) * valid[..., None]  # [B, T, D*H], zeros past lengths
 
-    def _unidirectional(self, lstm: nn.LSTM) -> nn.LSTM:
-        """A one-direction LSTM shaped like `lstm`, run with `lstm`'s weights (its own are never used).
+    def _unidirectional(self, lstm: nn.Module) -> nn.Module:
+        """A one-direction LSTM (or GRU) shaped like `lstm`, run with `lstm`'s weights (its own are never used).
 
         Built on the meta device: no memory, and no draw from the RNG (which would break resume)."""
-        key = (lstm.input_size, lstm.hidden_size, lstm.proj_size)
+        key = (type(lstm), lstm.input_size, lstm.hidden_size, lstm.proj_size)
         if key not in self._uni:
-            self._uni[key] = nn.LSTM(*key[:2], batch_first=True, proj_size=key[2], device="meta")
+            kw = {"proj_size": lstm.proj_size} if isinstance(lstm, nn.LSTM) else {}
+            self._uni[key] = type(lstm)(*key[1:3], batch_first=True, device="meta", **kw)
         return self._uni[key]
 
-    def _layer_triton(self, lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def _layer_kernels(self, lstm: nn.Module, x: torch.Tensor, lengths: torch.Tensor, backend: str) -> torch.Tensor:
+        """One layer through the kernel seam: the Triton kernels, or (peephole cell, torch backend)
+        the plain-PyTorch `kernels.reference` twin."""
         import kernels  # lazy: Triton is only needed on this path
+        from kernels.reference import peephole_lstm_recurrence_reference
 
         B, T, _ = x.shape
         D, H = self.num_dirs, self.hidden_size
         sfx = ["", "_reverse"][:D]
-        w_ih = torch.cat([getattr(lstm, f"weight_ih_l0{s}") for s in sfx])  # [D*4H, F]
-        bias = torch.cat([getattr(lstm, f"bias_ih_l0{s}") + getattr(lstm, f"bias_hh_l0{s}") for s in sfx])
-        w_hh = torch.stack([getattr(lstm, f"weight_hh_l0{s}") for s in sfx])  # [D, 4H, H]
-        xproj = torch.addmm(bias, x.reshape(B * T, -1), w_ih.t()).view(B, T, D, 4 * H)
-        # under autocast xproj comes out bf16: the kernel takes w_hh in the same dtype
-        y, _, _ = kernels.lstm_recurrence(xproj, w_hh.to(xproj.dtype), lengths=lengths.to(x.device))  # [B, T, D, H]
-        return y.reshape(B, T, D * H)
+
+        def stack(name):  # both directions' parameter: [D, ...]
+            return torch.stack([getattr(lstm, f"{name}_l0{s}") for s in sfx])
+
+        w_ih, b_ih, b_hh, w_hh = stack("weight_ih"), stack("bias_ih"), stack("bias_hh"), stack("weight_hh")
+        G = w_ih.shape[1]  # 4H (lstm, peephole) or 3H (gru)
+        if self.cell == "gru":  # b_hr, b_hz fold into xproj; b_hn stays inside the reset gate
+            bias = b_ih + torch.cat([b_hh[:, :2 * H], torch.zeros_like(b_hh[:, 2 * H:])], dim=1)
+        else:
+            bias = b_ih + b_hh
+        xproj = torch.addmm(bias.reshape(-1), x.reshape(B * T, -1), w_ih.reshape(D * G, -1).t()).view(B, T, D, G)
+        # under autocast xproj comes out bf16: the kernels take the weights in the same dtype
+        dt, lengths = xproj.dtype, lengths.to(x.device)
+        if self.cell == "gru":
+            y, _ = kernels.gru_recurrence(xproj, w_hh.to(dt), b_hh[:, 2 * H:].to(dt), lengths)
+        elif self.cell == "peephole":
+            fn = kernels.peephole_lstm_recurrence if backend == "triton" else peephole_lstm_recurrence_reference
+            y, _, _ = fn(xproj, w_hh.to(dt), stack("weight_peep").to(dt), lengths)
+        elif self.proj_size:
+            y, _, _ = kernels.lstmp_recurrence(xproj, w_hh.to(dt), stack("weight_hr").to(dt), lengths)
+        else:
+            y, _, _ = kernels.lstm_recurrence(xproj, w_hh.to(dt), lengths=lengths)  # [B, T, D, H]
+        return y.reshape(B, T, -1)

@@ -61,7 +61,7 @@ def compile_config(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2,
     if name in FAMILY_KERNELS:
         from kernels.aot_family import compile_family  # imports this module
 
-        return compile_family(name, H, dtype, arch, D)
+        return compile_family(name, H, dtype, arch, D, exact_fp32)
     fn = KERNELS[name]
     cfg = lstm.default_config(H, dtype)
     HP = lstm.padded_hidden(H)

@@ -50,10 +50,12 @@ def _plan(name: str, H: int, dtype: torch.dtype, D: int) -> tuple[lstm._Plan, di
     return plan, constexprs
 
 
-def compile_family(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2) -> dict:
-    """Compile one family kernel as its launcher would run it for sm_<arch>; a row of kernels.aot's table."""
+def compile_family(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2, exact_fp32: bool = False) -> dict:
+    """Compile one family kernel as its launcher would run it for sm_<arch>; a row of kernels.aot's table.
+    exact_fp32: the fp32 path taken when torch.backends.cudnn.allow_tf32 is off (tf32x3)."""
     fn = FAMILY[name]
-    plan, constexprs = _plan(name, H, dtype, D)
+    with torch.backends.cudnn.flags(allow_tf32=not exact_fp32):  # the launcher's dot precision follows it
+        plan, constexprs = _plan(name, H, dtype, D)
     dt = "*" + aot.TRITON_TYPE[dtype]
     sig = {}
     for k in fn.arg_names:

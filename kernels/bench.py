@@ -213,6 +213,23 @@ def _reference_recurrence(*args):
     return lstm_recurrence_reference(*args)
 
 
+def _peephole_as_lstm(xproj, w_hh, lengths):
+    """The peephole kernel with zero peepholes: the same function as the LSTM (so the same check)."""
+    from kernels import peephole_lstm_recurrence
+
+    peep = w_hh.new_zeros(w_hh.shape[0], 3, w_hh.shape[2])
+    return peephole_lstm_recurrence(xproj, w_hh, peep, lengths)
+
+
+def _lstmp_as_lstm(xproj, w_hh, lengths):
+    """The two-phase LSTMP kernel with W_hr = I (P = H): the LSTM again, at the cost of a P = H projection."""
+    from kernels import lstmp_recurrence
+
+    D, _, H = w_hh.shape
+    w_hr = torch.eye(H, dtype=w_hh.dtype, device=w_hh.device).expand(D, H, H).contiguous()
+    return lstmp_recurrence(xproj, w_hh, w_hr, lengths)
+
+
 @dataclass
 class Provider:
     """How to build a runner; `device`: cuda (needs CUDA), cpu, or bench (= bench.device).
@@ -227,6 +244,10 @@ class Provider:
 # Tests may register extra providers here (see tests/kernels/test_bench.py).
 PROVIDERS: dict[str, Provider] = {
     "triton": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, _triton_recurrence), "cuda", path="triton"),
+    "triton_peephole": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, _peephole_as_lstm), "cuda",
+                                path="triton peephole (p = 0)"),
+    "triton_lstmp": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, _lstmp_as_lstm), "cuda",
+                             path="triton lstmp (W_hr = I)"),
     "cudnn": Provider(lambda m, dt, dev: ModuleRunner(m, dt, dev, packed=False), "cuda", padded=True),
     "cudnn_packed": Provider(lambda m, dt, dev: ModuleRunner(m, dt, dev, packed=True), "cuda"),
     "reference": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, _reference_recurrence), "bench",

@@ -25,6 +25,8 @@ uses them too.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import triton
 import triton.language as tl
@@ -271,10 +273,14 @@ def _gru_bwd_kernel(
 # launcher
 
 def _plan(B, T, D, H, lengths, dtype, config: LaunchConfig | None, weight_bytes) -> _Plan:
-    """kernels.lstm's plan, with residency decided by this kernel's weight bytes per program."""
-    config = config or default_config(H, dtype)
+    """kernels.lstm's plan, with residency decided by this kernel's weight bytes per program.
+    Default K-chunk 32 (kernels.lstm: 64): with 64 the backward spills a few registers on sm_90."""
+    config = config or dataclasses.replace(default_config(H, dtype), block_k=32)
     plan = _Plan(B, T, D, H, lengths, dtype, config)
-    plan.resident = weight_bytes(plan) * torch.tensor([], dtype=dtype).element_size() <= RESIDENT_BYTES
+    nbytes = weight_bytes(plan) * torch.tensor([], dtype=dtype).element_size()
+    if plan.dot_precision == "tf32x3":
+        nbytes *= 2  # as kernels.lstm.weights_resident: big and small TF32 halves of the weights
+    plan.resident = nbytes <= RESIDENT_BYTES
     return plan
 
 

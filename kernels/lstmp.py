@@ -309,7 +309,8 @@ def plan_lstmp(B: int, T: int, D: int, H: int, P: int, lengths: torch.Tensor, dt
     plan.BP = min(max(16, triton.next_power_of_2(triton.cdiv(P, plan.n_hb))), plan.PP)
     plan.BK = min(plan.BK, plan.PP)
     elt = torch.tensor([], dtype=dtype).element_size()
-    plan.resident = (4 * plan.BH * plan.PP + plan.BP * plan.HP) * elt <= RESIDENT_BYTES
+    nbytes = (4 * plan.BH * plan.PP + plan.BP * plan.HP) * elt
+    plan.resident = nbytes * (2 if plan.dot_precision == "tf32x3" else 1) <= RESIDENT_BYTES
     return plan
 
 

@@ -49,12 +49,11 @@ def test_bad_backend_names_the_key_and_choices():
         LSTMStack(5, 8, 2, backend="cudnn")
 
 
-@pytest.mark.parametrize("backend,device,proj,expected", [
-    ("auto", "cpu", 0, "torch"), ("auto", "cuda", 0, "triton"), ("torch", "cuda", 0, "torch"),
-    ("triton", "cuda", 128, "torch"), ("triton", "cpu", 0, "triton"),
-], ids=["auto-cpu", "auto-cuda", "torch-cuda", "triton-proj-falls-back", "triton-forced"])
-def test_resolve_backend(backend, device, proj, expected):
-    assert resolve_backend(backend, device, proj) == expected
+@pytest.mark.parametrize("backend,device,expected", [
+    ("auto", "cpu", "torch"), ("auto", "cuda", "triton"), ("torch", "cuda", "torch"), ("triton", "cpu", "triton"),
+], ids=["auto-cpu", "auto-cuda", "torch-cuda", "triton-forced"])
+def test_resolve_backend(backend, device, expected):
+    assert resolve_backend(backend, device) == expected
 
 
 def test_triton_backend_matches_torch():

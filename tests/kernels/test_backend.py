@@ -16,6 +16,12 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
+@pytest.fixture(autouse=True)
+def exact_fp32(monkeypatch):
+    """On CUDA both backends would use TF32 (cuDNN and the kernel follow cudnn.allow_tf32): turn it off."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+
+
 @pytest.fixture(params=["one-hblock", "two-hblocks"])
 def kernel_blocks(request, monkeypatch):
     """Default launch geometry, or hidden size split over two programs (step mode on CPU)."""

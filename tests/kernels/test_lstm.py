@@ -112,22 +112,31 @@ def test_gradients_when_only_some_outputs_are_used(use):
     _check(3, 5, 2, 20, [5, 2, 4], torch.float32, STEP, use=use)
 
 
+@pytest.mark.parametrize("config", [ONE, STEP], ids=["persistent", "step2"])
+def test_weights_streamed_from_memory(config, monkeypatch):
+    """The path for weights too big for the chip (fp32, large H): tiles reloaded every step."""
+    monkeypatch.setattr(klstm, "RESIDENT_BYTES", 0)
+    _check(4, 5, 2, 20, [5, 1, 3, 4], torch.float32, config)
+
+
 def test_without_initial_state():
     _check(3, 5, 2, 20, [5, 2, 4], torch.float32, ONE, state=False)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-@pytest.mark.parametrize("config", [LaunchConfig(block_h=512), LaunchConfig(block_h=64, mode="step")],
-                         ids=["persistent", "step5"])
+@pytest.mark.parametrize("dtype,config", [
+    pytest.param(dt, cfg, id=f"B4-T37-H320-{dt}-{name}")
+    for dt in ("fp32", "bf16")
+    for name, cfg in (("persistent", LaunchConfig(block_h=512)), ("step5", LaunchConfig(block_h=64, mode="step")))
+])
 def test_H320_matches_reference(dtype, config):
-    """B4-T37-H320: H not a power of two, padded to 512 on the dot's K."""
+    """H not a power of two, padded to 512 on the dot's K."""
     _check(4, 37, 2, 320, [37, 1, 20, 36], DT[dtype], config)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", [LaunchConfig(block_h=64), LaunchConfig(block_h=16, mode="step")],
-                         ids=["persistent", "step4"])
+                         ids=["B33-T23-H64-fp32-persistent", "B33-T23-H64-fp32-step4"])
 def test_B33_T23_H64_matches_reference(config):
     lengths = [(7 * i) % 23 + 1 for i in range(33)]
     _check(33, 23, 2, 64, lengths, torch.float32, config)
@@ -203,3 +212,14 @@ def test_rejects_bad_input(kwargs, match):
 def test_unsupported_hidden_size_is_a_clear_error():
     with pytest.raises(ValueError, match="H=2000 is not supported"):
         klstm.default_config(2000, torch.float32)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (cooperative launch, grid barrier)")
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("B,T,H,block_h", [(5, 7, 20, 16), (33, 41, 320, 64), (16, 50, 1024, 16)],
+                         ids=["B5-T7-H20-hb2", "B33-T41-H320-hb5", "B16-T50-H1024-hb64"])
+def test_persistent_grid_barrier_on_gpu(dtype, B, T, H, block_h):
+    """Several hidden blocks in one cooperative launch, meeting at the grid barrier every step."""
+    lengths = [T - (5 * i) % T for i in range(B)]
+    _check(B, T, 2, H, lengths, DT[dtype], LaunchConfig(block_h=block_h, mode="persistent"))

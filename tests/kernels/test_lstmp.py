@@ -160,3 +160,17 @@ def test_rejects_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         lstmp_recurrence(**args)
+
+
+def test_bench_provider_with_identity_projection_is_the_lstm():
+    """kernels.bench's `triton_lstmp` provider runs W_hr = I (P = H): the plain LSTM, checked as such."""
+    from kernels.bench import _lstmp_as_lstm
+    from kernels.reference import lstm_recurrence_reference
+
+    g = torch.Generator().manual_seed(3)
+    xproj, w_hh = torch.randn(3, 5, 2, 64, generator=g), torch.randn(2, 64, 16, generator=g) / 4
+    lens = torch.tensor([5, 1, 3])
+    y, h, c = _lstmp_as_lstm(xproj, w_hh, lens)
+    ref = lstm_recurrence_reference(xproj.double(), w_hh.double(), lens)
+    for a, b in zip((y, h, c), ref):
+        torch.testing.assert_close(a.double(), b, atol=3e-5, rtol=1e-4)

@@ -1,0 +1,50 @@
+"""Ahead-of-time compilation of the LSTM family's kernels (GRU, peephole LSTM, LSTMP) for sm_90 /
+sm_80 without a GPU, through `python -m kernels.aot --kernel ...`: zero register spills (local
+memory and stack) and shared memory within the per-block limit, for the launch each launcher picks."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+FAMILY = ["gru_fwd", "gru_bwd", "peephole_fwd", "peephole_bwd", "lstmp_fwd", "lstmp_bwd"]
+
+
+def _aot(*args: str) -> list[dict]:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # real jit functions
+    res = subprocess.run([sys.executable, "-m", "kernels.aot", "--json", *args], env=env,
+                         capture_output=True, text=True, timeout=3000)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return [json.loads(line) for line in res.stdout.splitlines()]
+
+
+def _assert_fits(rows: list[dict]) -> None:
+    assert rows
+    for r in rows:
+        where = f"{r['kernel']} {r['arch']} H={r['H']} {r['dtype']}"
+        assert r["spills"] == 0, f"{where}: {r['spills']} bytes of spills/stack ({r['registers']} registers)"
+        assert r["shared"] <= r["shared_limit"], f"{where}: {r['shared']} bytes of shared memory"
+
+
+def test_aot_lstmp_h320_bf16_sm90_fits():
+    """The two-phase LSTMP kernels, several hidden blocks (grid barrier compiled in)."""
+    rows = _aot("--kernel", "lstmp_fwd", "lstmp_bwd", "--hidden", "320", "--arch", "90", "--dtype", "bf16")
+    assert [(r["kernel"], r["arch"], r["H"]) for r in rows] == [("lstmp_fwd", "sm_90", 320), ("lstmp_bwd", "sm_90", 320)]
+    assert all(r["hblocks"] > 1 for r in rows)
+    _assert_fits(rows)
+
+
+@pytest.mark.slow
+def test_aot_every_family_configuration_fits_sm90():
+    """H in 256 320 512 1024 x fp32 bf16 fp16 x the six kernels, sm_90 (LSTMP: P = H / 2)."""
+    rows = _aot("--kernel", *FAMILY, "--hidden", "256", "320", "512", "1024", "--arch", "90")
+    assert len(rows) == 6 * 4 * 3
+    _assert_fits(rows)
+
+
+@pytest.mark.slow
+def test_aot_every_family_configuration_fits_sm80():
+    rows = _aot("--kernel", *FAMILY, "--hidden", "256", "320", "512", "1024", "--arch", "80")
+    assert len(rows) == 6 * 4 * 3
+    _assert_fits(rows)
