@@ -77,11 +77,22 @@ class FeatureExtractor:
     def dim(self) -> int:
         return self.num_mel_bins
 
+    block_frames = 6000  # long audio is computed a minute (at a 10 ms hop) at a time
+
     def __call__(self, wave: torch.Tensor) -> torch.Tensor:
-        min_samples = self.win_length if self.kind == "fbank" else self.n_fft
+        min_samples = self.win_length if self.kind == "fbank" else self.n_fft  # the samples of one frame
         if wave.dim() != 1 or wave.numel() < min_samples:
             raise FeatureError(f"need a 1-d waveform of at least {min_samples} samples (one frame), "
                                f"got shape {tuple(wave.shape)}")
+        frames, hop = 1 + (wave.numel() - min_samples) // self.hop_length, self.hop_length
+        if frames > self.block_frames:
+            # every frame depends on its own samples only, so block by block gives the same features,
+            # and memory holds one block's windows (all at once: ~3 GB per hour of audio)
+            return torch.cat([self._frames(wave[f0 * hop:(min(f0 + self.block_frames, frames) - 1) * hop + min_samples])
+                              for f0 in range(0, frames, self.block_frames)])
+        return self._frames(wave)
+
+    def _frames(self, wave: torch.Tensor) -> torch.Tensor:
         if self.kind == "fbank":
             return torchaudio.compliance.kaldi.fbank(
                 wave.unsqueeze(0), num_mel_bins=self.num_mel_bins, frame_length=self.frame_length_ms,

@@ -2,7 +2,8 @@
 
 `LSTMStack` keeps one `torch.nn.LSTM(num_layers=1, bidirectional=True)` per layer, so the
 parameters (and checkpoints) are the same whichever backend runs them:
-- torch:  `torch.nn.LSTM` over a packed sequence (cuDNN on GPU, MKL/oneDNN on CPU);
+- torch:  `torch.nn.LSTM`: packed sequences on GPU (cuDNN); on CPU each direction on the padded
+          batch, the reverse one over sequences flipped within their lengths (packed backward is slow);
 - triton: the input projection of both directions in one matmul, then the persistent
           recurrence `kernels.lstm_recurrence` (see ARCHITECTURE.md, "The kernel seam").
 The `cell` picks the layer: lstm (with proj_size: LSTMP, `kernels.lstmp_recurrence`), gru
@@ -197,10 +198,13 @@ class LSTMStack(nn.Module):
         w_ih, b_ih, b_hh, w_hh = stack("weight_ih"), stack("bias_ih"), stack("bias_hh"), stack("weight_hh")
         G = w_ih.shape[1]  # 4H (lstm, peephole) or 3H (gru)
         if self.cell == "gru":  # b_hr, b_hz fold into xproj; b_hn stays inside the reset gate
-            bias = b_ih + torch.cat([b_hh[:, :2 * H], torch.zeros_like(b_hh[:, 2 * H:])], dim=1)
+            b_hh_in = torch.cat([b_hh[:, :2 * H], torch.zeros_like(b_hh[:, 2 * H:])], dim=1)
         else:
-            bias = b_ih + b_hh
-        xproj = torch.addmm(bias.reshape(-1), x.reshape(B * T, -1), w_ih.reshape(D * G, -1).t()).view(B, T, D, G)
+            b_hh_in = b_hh
+        # b_ih and b_hh go in by two ops, not as (b_ih + b_hh): that sum's backward hands both biases
+        # one shared gradient tensor, which clip_grad_norm_ (in place, per parameter) then scales twice
+        xproj = torch.addmm(b_ih.reshape(-1), x.reshape(B * T, -1), w_ih.reshape(D * G, -1).t())
+        xproj = xproj.add_(b_hh_in.reshape(-1)).view(B, T, D, G)
         # under autocast xproj comes out bf16: the kernels take the weights in the same dtype
         dt, lengths = xproj.dtype, lengths.to(x.device)
         if self.cell == "gru":

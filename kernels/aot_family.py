@@ -20,6 +20,7 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
 from kernels import aot, gru, lstm, lstmp, peephole
+from kernels.gru import family_config
 
 FAMILY = {
     "gru_fwd": gru._gru_fwd_kernel, "gru_bwd": gru._gru_bwd_kernel,
@@ -36,12 +37,13 @@ def _plan(name: str, H: int, dtype: torch.dtype, D: int) -> tuple[lstm._Plan, di
     B, T = 16, 8
     lengths = torch.full((B,), T, dtype=torch.int32)
     family = name.split("_")[0]
+    config = family_config(family, H, dtype)
     if family == "lstmp":
-        plan = lstmp.plan_lstmp(B, T, D, H, H // 2, lengths, dtype, None)
+        plan = lstmp.plan_lstmp(B, T, D, H, H // 2, lengths, dtype, config)
         constexprs = lstmp._constexprs(plan, False)
     else:
         gates = 3 if family == "gru" else 4
-        plan = gru._plan(B, T, D, H, lengths, dtype, None, lambda p: gates * p.BH * p.HP)
+        plan = gru._plan(B, T, D, H, lengths, dtype, config, lambda p: gates * p.BH * p.HP)
         constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=False,
                           RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=False)
     if name.endswith("fwd"):

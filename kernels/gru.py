@@ -32,7 +32,7 @@ import triton
 import triton.language as tl
 
 from kernels.lstm import (INTERPRET, RESIDENT_BYTES, LaunchConfig, _alloc, _dot_operand, _grid_barrier, _Plan,
-                          _previous_h, _tanh, default_config)
+                          _previous_h, _tanh, default_config, padded_hidden)
 from kernels.reference import check_gru_inputs
 
 
@@ -272,10 +272,22 @@ def _gru_bwd_kernel(
 # --------------------------------------------------------------------------------------
 # launcher
 
-def _plan(B, T, D, H, lengths, dtype, config: LaunchConfig | None, weight_bytes) -> _Plan:
-    """kernels.lstm's plan, with residency decided by this kernel's weight bytes per program.
-    Default K-chunk 32 (kernels.lstm: 64): with 64 the backward spills a few registers on sm_90."""
-    config = config or dataclasses.replace(default_config(H, dtype), block_k=32)
+# The family's launch choices: block_h from kernels.lstm.CONFIGS, and per (kernel family, padded H,
+# dtype) the (block_k, num_warps) to use. kernels.lstm's (64, 4) makes ptxas spill a few registers
+# in some of these kernels on sm_90; each entry is the first of (32, 4), (64, 4), (32, 8), (64, 8)
+# whose forward and backward compile for sm_90 with no spills (`python -m kernels.aot --kernel
+# gru_fwd ...`, tests/kernels/test_aot_family.py). Missing entries: (32, 4).
+FAMILY_CONFIGS: dict[str, dict[int, dict[torch.dtype, tuple[int, int]]]] = {"gru": {}, "peephole": {}, "lstmp": {}}
+
+
+def family_config(family: str, H: int, dtype: torch.dtype) -> LaunchConfig:
+    """The default LaunchConfig of a family kernel ("gru", "peephole", "lstmp") for hidden size H."""
+    block_k, num_warps = FAMILY_CONFIGS[family].get(padded_hidden(H), {}).get(dtype, (32, 4))
+    return dataclasses.replace(default_config(H, dtype), block_k=block_k, num_warps=num_warps)
+
+
+def _plan(B, T, D, H, lengths, dtype, config: LaunchConfig, weight_bytes) -> _Plan:
+    """kernels.lstm's plan, with residency decided by this kernel's weight bytes per program."""
     plan = _Plan(B, T, D, H, lengths, dtype, config)
     nbytes = weight_bytes(plan) * torch.tensor([], dtype=dtype).element_size()
     if plan.dot_precision == "tf32x3":
@@ -294,7 +306,7 @@ def _forward(xproj, w_hh, b_hn, lengths, h0, reverse: bool, save: bool, config):
     H = G // 3
     dev, dtype = xproj.device, xproj.dtype
     f32 = torch.float32
-    plan = _plan(B, T, D, H, lengths, dtype, config, lambda p: 3 * p.BH * p.HP)
+    plan = _plan(B, T, D, H, lengths, dtype, config or family_config("gru", H, dtype), lambda p: 3 * p.BH * p.HP)
     y = _alloc((B, T, D, H), dtype, dev)
     hbuf = _alloc((2, D, B, H), f32, dev)
     hbuf[0] = 0.0 if h0 is None else h0

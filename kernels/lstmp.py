@@ -33,15 +33,13 @@ the cell backward of its cell units (dm_t: K = P).
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import triton
 import triton.language as tl
 
-from kernels.gru import _w_pick, _w_tiles, valid_steps
+from kernels.gru import _w_pick, _w_tiles, family_config, valid_steps
 from kernels.lstm import (INTERPRET, RESIDENT_BYTES, LaunchConfig, _alloc, _dot_operand, _grid_barrier, _Plan,
-                          _previous_h, _tanh, default_config, padded_hidden)
+                          _previous_h, _tanh, padded_hidden)
 from kernels.reference import check_lstmp_inputs
 
 
@@ -301,9 +299,8 @@ def _lstmp_bwd_kernel(
 
 def plan_lstmp(B: int, T: int, D: int, H: int, P: int, lengths: torch.Tensor, dtype: torch.dtype,
                config: LaunchConfig | None) -> _Plan:
-    """kernels.lstm's plan plus the projection split: BP projection units per program, n_hb·BP >= P.
-    Default K-chunk 32 (not 64): the two phases' live tiles then fit the registers with no stack."""
-    config = config or dataclasses.replace(default_config(H, dtype), block_k=32)
+    """kernels.lstm's plan plus the projection split: BP projection units per program, n_hb·BP >= P."""
+    config = config or family_config("lstmp", H, dtype)
     plan = _Plan(B, T, D, H, lengths, dtype, config)
     plan.P, plan.PP = P, padded_hidden(P)
     plan.BP = min(max(16, triton.next_power_of_2(triton.cdiv(P, plan.n_hb))), plan.PP)

@@ -220,3 +220,8 @@ def test_two_hour_file_validate_features_and_loader(two_hour_wav, bad_corpus, tm
         ds = FeatureDataset.from_store(tmp_path / "store", "train", CharTokenizer(), max_frames=20000)
     assert "two-hours" not in ds.ids and ds.skipped == 1
     assert any("two-hours" in r.getMessage() and "max_frames" in r.getMessage() for r in caplog.records)
+
+
+def test_validate_recipe_prints_its_config():
+    out = run_python("recipes/validate.py", "--cfg", "job", "source=data/x/train.jsonl", "tolerance=0.5")
+    assert out.returncode == 0 and "source: data/x/train.jsonl" in out.stdout and "tolerance: 0.5" in out.stdout
