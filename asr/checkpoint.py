@@ -17,14 +17,21 @@ def save_checkpoint(obj: dict, path: str | Path) -> Path:
     A kill at any moment leaves either the previous file or the new one, never a torn one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # a full disk, an unwritable folder: the previous file is untouched
+        # torch.save reports a full disk as RuntimeError("unexpected pos ...") raised while handling the OSError
+        cause = e if isinstance(e, OSError) else e.__context__
+        if not isinstance(cause, OSError):
+            raise
+        kept = f"; the previous {path.name} is kept" if path.is_file() else ""
+        raise CheckpointError(f"cannot write checkpoint {path}: {cause.strerror or cause}{kept}") from None
     finally:
         tmp.unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)  # make the rename itself durable

@@ -208,8 +208,8 @@ class LexiconLMDecoder:
     """
 
     def __init__(self, tokenizer, arpa: str | Path | None, lexicon_words: list[str] | None = None,
-                 nbest: int = 1, beam_size: int = 50, beam_size_token: int | None = None,
-                 beam_threshold: float = 25.0, lm_weight: float = 1.0, word_score: float = 0.0,
+                 nbest: int = 1, beam_size: int = 200, beam_size_token: int | None = None,
+                 beam_threshold: float = 100.0, lm_weight: float = 0.5, word_score: float = 0.0,
                  sil_score: float = 0.0):
         _, _, ctc_decoder = _flashlight()
         self.tokenizer = tokenizer

@@ -86,8 +86,8 @@ class FeatureExtractor:
                                f"got shape {tuple(wave.shape)}")
         frames, hop = 1 + (wave.numel() - min_samples) // self.hop_length, self.hop_length
         if frames > self.block_frames:
-            # every frame depends on its own samples only, so block by block gives the same features,
-            # and memory holds one block's windows (all at once: ~3 GB per hour of audio)
+            # every frame depends on its own samples only, so block by block gives the same features (up
+            # to float rounding), and memory holds one block's windows (all at once: ~3 GB per hour)
             return torch.cat([self._frames(wave[f0 * hop:(min(f0 + self.block_frames, frames) - 1) * hop + min_samples])
                               for f0 in range(0, frames, self.block_frames)])
         return self._frames(wave)

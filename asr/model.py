@@ -21,6 +21,10 @@ class CTCModel(nn.Module):
         super().__init__()
         if subsampling < 1:
             raise ConfigError(f"model.subsampling={subsampling} must be >= 1")
+        if hidden_size < 1:
+            raise ConfigError(f"model.hidden_size={hidden_size} must be >= 1")
+        if not 0 <= dropout < 1:
+            raise ConfigError(f"model.dropout={dropout} must be in [0, 1)")
         # everything needed to rebuild the model from a checkpoint
         self.config = dict(input_dim=input_dim, vocab_size=vocab_size, hidden_size=hidden_size,
                            num_layers=num_layers, proj_size=proj_size, subsampling=subsampling,

@@ -39,7 +39,13 @@ from asr.tokenizer import build_tokenizer, tokenizer_from_dict
 
 log = logging.getLogger(__name__)
 
-TrainErrors = (ConfigError, DataError, CheckpointError, FeatureError)  # what the recipe reports as one line
+
+class TrainError(ValueError):
+    """Training cannot go on (e.g. repeated NaN/inf batches); the message says why."""
+
+
+# what the recipe reports as one line; OSError: a full disk or unwritable exp_dir (the message names the file)
+TrainErrors = (ConfigError, DataError, CheckpointError, FeatureError, TrainError, OSError)
 CSV_FIELDS = ["step", "epoch", "elapsed_s", "lr", "train_loss", "utt_per_s", "dev_loss", "dev_cer", "dev_wer"]
 
 
@@ -191,9 +197,16 @@ def plot_curves(csv_path: Path, png_path: Path) -> None:
 def train(cfg: DictConfig) -> dict:
     """Train a CTC model as configured; returns the final metrics. Safe to rerun after a kill."""
     tc = cfg.train
-    for key in ("max_epochs", "max_frames"):
-        if tc[key] <= 0:
-            raise ConfigError(f"train.{key}={tc[key]} must be > 0")
+    for key in ("max_epochs", "max_frames", "max_bad_batches"):
+        if not isinstance(tc[key], int) or tc[key] <= 0:
+            raise ConfigError(f"train.{key}={tc[key]!r} must be an integer > 0")
+    for key in ("lr", "grad_clip"):  # grad_clip <= 0 would zero or flip every gradient
+        if not isinstance(tc[key], (int, float)) or tc[key] <= 0:
+            raise ConfigError(f"train.{key}={tc[key]!r} must be > 0")
+    if not isinstance(tc.warmup_steps, int) or tc.warmup_steps < 0:
+        raise ConfigError(f"train.warmup_steps={tc.warmup_steps!r} must be an integer >= 0")
+    if not isinstance(tc.min_lr_ratio, (int, float)) or not 0 <= tc.min_lr_ratio <= 1:
+        raise ConfigError(f"train.min_lr_ratio={tc.min_lr_ratio!r} must be in [0, 1]")
     rank, world, device = setup_device(tc)
     master = rank == 0
     if tc.num_threads:
@@ -216,8 +229,11 @@ def train(cfg: DictConfig) -> dict:
         texts = []
         if tok_cfg.kind != "char":  # SentencePiece trains on the training transcripts
             texts = load_split(fdir, tc.train_split)["texts"]
-        tokenizer = build_tokenizer(tok_cfg.kind, texts, vocab_size=tok_cfg.vocab_size)
-    train_set = FeatureDataset.from_store(fdir, tc.train_split, tokenizer, cmvn)
+        try:
+            tokenizer = build_tokenizer(tok_cfg.kind, texts, vocab_size=tok_cfg.vocab_size)
+        except ValueError as e:  # "tokenizer.kind='foo' is not one of ..." names the key under model.
+            raise ConfigError(f"model.{e}" if str(e).startswith("tokenizer.") else str(e)) from None
+    train_set = FeatureDataset.from_store(fdir, tc.train_split, tokenizer, cmvn, max_frames=tc.max_frames)
     dev_set = FeatureDataset.from_store(fdir, tc.valid_split, tokenizer, cmvn) if master else None
     sampler = BucketBatchSampler(train_set.lengths, tc.max_frames, tc.max_utts, shuffle=True, seed=tc.seed,
                                  rank=rank, world_size=world)
@@ -230,7 +246,7 @@ def train(cfg: DictConfig) -> dict:
     model = build_model(cfg.model, input_dim, tokenizer.vocab_size).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), weight_decay=tc.weight_decay)
     specaug = SpecAugment(**{k: v for k, v in tc.spec_augment.items() if k != "enabled"}) if tc.spec_augment.enabled else None
-    step, elapsed, train_time, utts_seen = 0, 0.0, 0.0, 0
+    step, elapsed, train_time, utts_seen, bad_batches = 0, 0.0, 0.0, 0, 0
     best_cer, bad_epochs, epoch_ckpts = math.inf, 0, []
     if state is not None:
         model.load_state_dict(state["model"])
@@ -240,6 +256,7 @@ def train(cfg: DictConfig) -> dict:
         t = state["train"]
         step, elapsed, train_time, utts_seen = t["step"], t["elapsed"], t["train_time"], t["utts_seen"]
         best_cer, bad_epochs, epoch_ckpts = t["best_cer"], t["bad_epochs"], t["epoch_ckpts"]
+        bad_batches = t.get("bad_batches", 0)
         if master:
             log.info("resumed from %s: step %d, epoch %d, batch %d", last_path, step, sampler.epoch, sampler.batch_idx)
     n_params = sum(p.numel() for p in model.parameters())
@@ -265,7 +282,8 @@ def train(cfg: DictConfig) -> dict:
         save_checkpoint({**meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "sampler": sampler.state_dict(), "rng": _rng_state(), "step": step, "epoch": sampler.epoch,
                          "train": {"step": step, "elapsed": elapsed, "train_time": train_time, "utts_seen": utts_seen,
-                                   "best_cer": best_cer, "bad_epochs": bad_epochs, "epoch_ckpts": epoch_ckpts}},
+                                   "best_cer": best_cer, "bad_epochs": bad_epochs, "epoch_ckpts": epoch_ckpts,
+                                   "bad_batches": bad_batches}},
                         last_path)
 
     def validate() -> dict:
@@ -280,7 +298,7 @@ def train(cfg: DictConfig) -> dict:
 
     budget_s = tc.max_minutes * 60
     total_steps = tc.max_epochs * len(sampler.batches(0))  # the schedule's horizon (max_steps only stops)
-    stop_reason, dev, loss_ema = "", None, None
+    stop_reason, dev, loss_ema, bad_in_a_row = "", None, None, 0
     t_start = time.time() - elapsed
     while not stop_reason:
         if sampler.epoch >= tc.max_epochs:
@@ -312,6 +330,20 @@ def train(cfg: DictConfig) -> dict:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            if not torch.isfinite(grad_norm):
+                # a NaN/inf loss or gradient: skip the update. DDP has all-reduced the gradients, so every
+                # rank sees the same norm and skips the same batch.
+                bad_batches += 1
+                bad_in_a_row += 1
+                log.warning("skipped a batch with a non-finite loss or gradient (loss %s, grad norm %s): %s",
+                            f"{loss.item():.4g}", f"{float(grad_norm):.4g}", " ".join(batch["ids"]))
+                if bad_in_a_row >= tc.max_bad_batches:
+                    raise TrainError(f"{bad_in_a_row} batches in a row had a non-finite loss or gradient (last: "
+                                     f"{' '.join(batch['ids'][:4])}{' ...' if len(batch['ids']) > 4 else ''}); stopping "
+                                     f"at train.max_bad_batches={tc.max_bad_batches}: check the data "
+                                     "(recipes/validate.py) or lower train.lr")
+                continue
+            bad_in_a_row = 0
             optimizer.step()
             step += 1
             loss_val = loss.item()
@@ -368,7 +400,8 @@ def train(cfg: DictConfig) -> dict:
     # ---- the end: validate the final model, save last/best, average the last epochs, plot
     metrics = {"stop_reason": stop_reason, "step": step, "epoch": sampler.epoch, "minutes": elapsed / 60,
                "train_loss": loss_ema, "utt_per_s": utts_seen / max(train_time, 1e-9), "params": n_params,
-               "param_digest": param_digest(model), "world_size": world, "exp_dir": str(exp_dir)}
+               "param_digest": param_digest(model), "world_size": world, "exp_dir": str(exp_dir),
+               "bad_batches": bad_batches}
     if master:
         log.info("stopping: %s", stop_reason)
         if dev is None or sampler.batch_idx > 0:  # the final model was not validated yet

@@ -34,7 +34,7 @@ class Transcriber:
     """A loaded model + decoder; `transcriber(path)` -> result dict (see `transcribe`)."""
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu", decoder: str = "greedy",
-                 lm: str | Path | None = None, beam_size: int | None = None, lm_weight: float = 1.0,
+                 lm: str | Path | None = None, beam_size: int | None = None, lm_weight: float = 0.5,
                  word_score: float = 0.0):
         if decoder not in DECODERS:
             raise DecodeError(f"decoder={decoder!r} is not one of: {', '.join(DECODERS)}")
@@ -56,7 +56,7 @@ class Transcriber:
             if not lm.is_file():
                 raise DecodeError(f"decoder=lm needs an ARPA LM: {lm} does not exist "
                                   "(recipes/decode.py decode=lm builds it, or pass --lm)")
-            self.decoder = LexiconLMDecoder(self.tokenizer, lm, beam_size=beam_size or 50, lm_weight=lm_weight,
+            self.decoder = LexiconLMDecoder(self.tokenizer, lm, beam_size=beam_size or 200, lm_weight=lm_weight,
                                             word_score=word_score)
 
     @torch.inference_mode()
@@ -193,9 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: cpu)")
     p.add_argument("--decoder", choices=DECODERS, default="greedy")
     p.add_argument("--lm", help="ARPA LM for --decoder lm (default: <checkpoint dir>/lm/3gram.arpa)")
-    p.add_argument("--beam-size", type=int, help="beam size for beam / lm (default: 10 / 50)")
-    p.add_argument("--lm-weight", type=float, default=1.0)
-    p.add_argument("--word-score", type=float, default=0.0)
+    p.add_argument("--beam-size", type=int, help="beam size for beam / lm (default: 10 / 200)")
+    p.add_argument("--lm-weight", type=float, default=0.5, help="as conf/decode/lm.yaml (default: 0.5)")
+    p.add_argument("--word-score", type=float, default=0.0, help="as conf/decode/lm.yaml (default: 0)")
     p.add_argument("--chunk-seconds", type=float, default=30.0)
     p.add_argument("--overlap-seconds", type=float, default=2.0)
     p.add_argument("--no-timestamps", action="store_true", help="text only (JSON without words/chars)")

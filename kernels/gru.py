@@ -32,7 +32,7 @@ import triton
 import triton.language as tl
 
 from kernels.lstm import (INTERPRET, RESIDENT_BYTES, LaunchConfig, _alloc, _dot_operand, _grid_barrier, _Plan,
-                          _previous_h, _tanh, default_config, padded_hidden)
+                          _previous_h, _tanh, default_config)
 from kernels.reference import check_gru_inputs
 
 
@@ -272,17 +272,23 @@ def _gru_bwd_kernel(
 # --------------------------------------------------------------------------------------
 # launcher
 
-# The family's launch choices: block_h from kernels.lstm.CONFIGS, and per (kernel family, padded H,
-# dtype) the (block_k, num_warps) to use. kernels.lstm's (64, 4) makes ptxas spill a few registers
-# in some of these kernels on sm_90; each entry is the first of (32, 4), (64, 4), (32, 8), (64, 8)
-# whose forward and backward compile for sm_90 with no spills (`python -m kernels.aot --kernel
-# gru_fwd ...`, tests/kernels/test_aot_family.py). Missing entries: (32, 4).
-FAMILY_CONFIGS: dict[str, dict[int, dict[torch.dtype, tuple[int, int]]]] = {"gru": {}, "peephole": {}, "lstmp": {}}
+# The family's launch choices: kernels.lstm's default_config (block_h per padded H and dtype) with
+# (block_k, num_warps) replaced per kernel family, hidden size and dtype. kernels.lstm's block_k = 64
+# makes ptxas spill a few registers in several of these kernels on sm_90: the default here is
+# (32, 4), and each entry below is the first of (32, 4), (64, 4), (32, 8), (64, 8), (16, 4) whose
+# forward and backward compile for sm_90 with no spills, found by compiling them (`python -m
+# kernels.aot --kernel gru_fwd ...`; tests/kernels/test_aot_family.py checks H 256 320 512 1024).
+FAMILY_CONFIGS: dict[str, dict[int, dict[torch.dtype, tuple[int, int]]]] = {
+    "gru": {1024: {torch.float32: (64, 4), torch.bfloat16: (64, 4), torch.float16: (64, 4)}},
+    "peephole": {320: {torch.float32: (64, 4)}, 1024: {torch.float32: (64, 4)}},
+    "lstmp": {320: {torch.float32: (64, 4)}, 512: {torch.float32: (16, 4)},
+              1024: {torch.bfloat16: (16, 4), torch.float16: (16, 4)}},
+}
 
 
 def family_config(family: str, H: int, dtype: torch.dtype) -> LaunchConfig:
     """The default LaunchConfig of a family kernel ("gru", "peephole", "lstmp") for hidden size H."""
-    block_k, num_warps = FAMILY_CONFIGS[family].get(padded_hidden(H), {}).get(dtype, (32, 4))
+    block_k, num_warps = FAMILY_CONFIGS[family].get(H, {}).get(dtype, (32, 4))
     return dataclasses.replace(default_config(H, dtype), block_k=block_k, num_warps=num_warps)
 
 

@@ -32,8 +32,8 @@ def _train_cfg(store, exp_dir, *overrides):
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_blstm_tiny_trains_with_each_cell(cell, synthetic_store, tmp_path):
     """A few steps of the training recipe on CPU: the training loss goes down."""
-    cfg = _train_cfg(synthetic_store, tmp_path, "train.max_steps=20", "train.max_epochs=20", "train.patience=0", "train.spec_augment.enabled=false",
-                     "train.lr=1e-2", "train.warmup_steps=2", *CELLS[cell])
+    cfg = _train_cfg(synthetic_store, tmp_path, "train.max_steps=20", "train.max_epochs=20", "train.patience=0",
+                     "train.spec_augment.enabled=false", "train.lr=1e-2", "train.warmup_steps=2", *CELLS[cell])
     metrics = train(cfg)
     assert metrics["step"] == 20
     with open(tmp_path / "log.csv", newline="") as f:

@@ -70,7 +70,7 @@ TRAIN_CASES = [
     ("train.lr=-1", r"train.lr=-1 must be > 0"),
     ("train.lr=0", r"train.lr=0 must be > 0"),
     ("train.grad_clip=-1", r"train.grad_clip=-1 must be > 0"),
-    ("train.warmup_steps=-5", r"train.warmup_steps=-5 must be >= 0"),
+    ("train.warmup_steps=-5", r"train.warmup_steps=-5 must be an integer >= 0"),
     ("train.min_lr_ratio=2", r"train.min_lr_ratio=2 must be in \[0, 1\]"),
     ("train.max_epochs=0", r"train.max_epochs=0 must be an integer > 0"),
     ("train.max_epochs=many", r"train.max_epochs='many' must be an integer > 0"),

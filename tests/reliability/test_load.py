@@ -136,3 +136,18 @@ def test_ddp_corrupt_feature_shard_stops_both_ranks_with_one_clear_error(bad_tra
                      "train=fast")
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith(f"error: {bad}: unreadable feature shard")
+
+
+@pytest.mark.parametrize("kind", ["fbank", "mel"])
+def test_long_audio_features_by_blocks_equal_one_shot(kind):
+    """Feature extraction computes long audio a block of frames at a time (bounded memory): the same
+    features as all at once, including a last block of a single frame."""
+    import torch
+
+    from asr.features import FeatureExtractor
+
+    wave = 0.1 * torch.randn(16000 * 60 + 560, generator=torch.Generator().manual_seed(0))  # 6001 frames
+    fe = FeatureExtractor(kind=kind)
+    blocks = fe(wave)
+    fe.block_frames = 10**9
+    torch.testing.assert_close(blocks, fe(wave), rtol=0, atol=1e-5)
