@@ -12,7 +12,6 @@ from asr.rnn import ConfigError
 from asr.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim:DeprecationWarning")
 
 CELLS = {  # id -> model overrides
     "lstm": [],

@@ -11,7 +11,6 @@ import kernels.lstm as klstm
 from asr.model import build_model
 from asr.rnn import LSTMStack
 
-pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim:DeprecationWarning")
 CONF = Path(__file__).resolve().parents[2] / "conf"
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 

@@ -10,7 +10,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 import kernels.lstm as klstm
 from kernels import LaunchConfig, lstm_recurrence, lstm_recurrence_reference
 
-pytestmark = pytest.mark.filterwarnings("ignore:Conversion of an array with ndim:DeprecationWarning")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # kernel (fp32 state) vs float64 reference: (atol, rtol) per input dtype
 TOL = {torch.float32: (3e-5, 1e-4), torch.float16: (1e-2, 1e-2), torch.bfloat16: (6e-2, 5e-2)}
