@@ -14,8 +14,10 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from asr.errors import ASRError
 
-class AudioError(ValueError):
+
+class AudioError(ASRError, ValueError):
     """An audio file that cannot be used: missing, unreadable, empty or with NaN/inf samples."""
 
 

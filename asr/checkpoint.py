@@ -6,8 +6,10 @@ from pathlib import Path
 
 import torch
 
+from asr.errors import ASRError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(ASRError, RuntimeError):
     """A checkpoint that is missing or cannot be read; the message names the file."""
 
 

@@ -12,11 +12,12 @@ from torch.utils.data import Dataset, Sampler
 
 from asr.features import load_split
 from asr.tokenizer import Tokenizer
+from asr.errors import ASRError
 
 log = logging.getLogger(__name__)
 
 
-class DataError(ValueError):
+class DataError(ASRError, ValueError):
     """Missing or unusable training data; the message names the folder or split."""
 
 

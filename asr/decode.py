@@ -18,11 +18,12 @@ import numpy as np
 import torch
 
 from asr.lm import BOS, EOS, UNK, NGramLM, build_lm, write_lexicon
+from asr.errors import ASRError
 
 BLANK = 0
 
 
-class DecodeError(ValueError):
+class DecodeError(ASRError, ValueError):
     """Bad decoding config, missing LM support or files; the message names the key or file."""
 
 

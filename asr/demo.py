@@ -8,10 +8,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 
-def _stage(name: str, times: dict, fn, *args):
+def _stage(name: str, times: dict, fn, *args, **kwargs):
     print(f"\n=== {name} " + "=" * (60 - len(name)), flush=True)
     t0 = time.perf_counter()
-    out = fn(*args)
+    out = fn(*args, **kwargs)
     times[name] = time.perf_counter() - t0
     print(f"--- {name}: {times[name]:.1f} s", flush=True)
     return out
@@ -37,7 +37,7 @@ def run_demo(cfg: DictConfig) -> dict:
     summary = _stage("decoding", times, decode, cfg)
 
     first = read_manifest(Path(cfg.data.root) / f"{cfg.transcribe.split}.jsonl")[0]
-    result = _stage("transcribe", times, transcribe, first["audio"], ckpt, "cpu")[0]
+    result = _stage("transcribe", times, transcribe, first["audio"], ckpt, decoder=cfg.decode.decoder)[0]
     print(f"{first['audio']} (reference: {first['text']!r})")
     print(render(result, cfg.transcribe.format))
 

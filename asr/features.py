@@ -24,13 +24,14 @@ from tqdm import tqdm
 
 from asr.audio import AudioError, load_audio
 from asr.manifest import read_manifest
+from asr.errors import ASRError
 
 KINDS = ("fbank", "mel")
 CONFIG_KEYS = ("kind", "num_mel_bins", "frame_length_ms", "frame_shift_ms", "dither", "sample_rate")
 SHARD_KEYS = ("ids", "feats", "texts", "speakers", "durations")
 
 
-class FeatureError(ValueError):
+class FeatureError(ASRError, ValueError):
     """Bad feature config, missing store or manifest, or audio too short for one frame."""
 
 

@@ -12,11 +12,13 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable
 
+from asr.errors import ASRError
+
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 LN10 = math.log(10.0)
 
 
-class LMError(ValueError):
+class LMError(ASRError, ValueError):
     """A bad LM file or bad LM settings; the message names the file or key."""
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from asr.audio import AudioError, audio_info
+from asr.errors import ASRError
 
 REQUIRED_KEYS = ("id", "audio", "duration", "text", "speaker")
 
 
-class ManifestError(ValueError):
+class ManifestError(ASRError, ValueError):
     """A malformed manifest or data dir; the message names the file and line."""
 
 

@@ -21,12 +21,14 @@ import torch.nn as nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from asr.errors import ASRError
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "triton", "torch")
 
 
-class ConfigError(ValueError):
+class ConfigError(ASRError, ValueError):
     """A bad configuration value; the message names the key."""
 
 

@@ -36,11 +36,12 @@ from asr.model import CTCModel, build_model
 from asr.rnn import ConfigError
 from asr.scoring import wer_cer
 from asr.tokenizer import build_tokenizer, tokenizer_from_dict
+from asr.errors import ASRError
 
 log = logging.getLogger(__name__)
 
 
-class TrainError(ValueError):
+class TrainError(ASRError, ValueError):
     """Training cannot go on (e.g. repeated NaN/inf batches); the message says why."""
 
 

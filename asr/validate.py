@@ -23,11 +23,12 @@ import soundfile as sf
 from asr.audio import AudioError, audio_info
 from asr.manifest import REQUIRED_KEYS
 from asr.tokenizer import CharTokenizer, Tokenizer
+from asr.errors import ASRError
 
 NAN_SCAN_FRAMES = 1 << 20  # float files are scanned for NaN/inf in blocks of this many frames
 
 
-class ValidateError(ValueError):
+class ValidateError(ASRError, ValueError):
     """The thing to validate does not exist or is neither a manifest nor a Kaldi data dir."""
 
 

@@ -9,13 +9,14 @@ import hydra
 from omegaconf import DictConfig
 
 from asr.demo import run_demo
+from asr.errors import ASRError
 
 
 @hydra.main(config_path="../conf", config_name="demo", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         run_demo(cfg)
-    except ValueError as e:  # every toolkit error (CorpusError, FeatureError, ...) is a ValueError
+    except (ASRError, OSError) as e:  # bad input/config, full disk: one line, no traceback
         sys.exit(f"error: {e}")
 
 

@@ -3,9 +3,10 @@ English voices of espeak-ng, flite and festival.
 
     from asr.corpus import sentence_pool, prepare_corpus
 """
+from asr.errors import ASRError
 
 
-class CorpusError(ValueError):
+class CorpusError(ASRError, ValueError):
     """A bad corpus config value, a missing TTS engine, or a broken corpus on disk."""
 
 

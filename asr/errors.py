@@ -1,0 +1,9 @@
+"""The root of every error the toolkit raises on purpose (bad input, bad config, I/O).
+
+Each module has its own subclass (`AudioError`, `ManifestError`, ...) whose message names the
+file, line or config key; recipes catch `ASRError` and print that one line instead of a traceback.
+"""
+
+
+class ASRError(Exception):
+    """An error with a message meant for the user."""
