@@ -44,6 +44,26 @@ def save_checkpoint(obj: dict, path: str | Path) -> Path:
     return path
 
 
+def remove_stale_tmp(folder: str | Path) -> list[Path]:
+    """Delete `.<name>.tmp-<pid>` files that `save_checkpoint` left behind when its process was
+    killed mid-write (their pid is no longer running). Returns the files removed."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # that process is alive (maybe writing it right now)
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # alive, another user's
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     path = Path(path)
     if not path.is_file():

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from asr.checkpoint import CheckpointError, average_checkpoints, load_checkpoint, save_checkpoint
+from asr.checkpoint import (CheckpointError, average_checkpoints, load_checkpoint, remove_stale_tmp,
+                            save_checkpoint)
 from asr.data import BucketBatchSampler, DataError, FeatureDataset, SpecAugment, collate
 from asr.decode import greedy_decode
 from asr.features import FeatureError, load_split
@@ -271,6 +272,8 @@ def train(cfg: DictConfig) -> dict:
     csv_path = exp_dir / "log.csv"
     if master:
         exp_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in remove_stale_tmp(exp_dir):
+            log.info("removed %s, left by a run killed while saving", tmp.name)
         (exp_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         _csv_truncate(csv_path, step)
         from torch.utils.tensorboard import SummaryWriter

@@ -142,18 +142,30 @@ def _align(log_probs: torch.Tensor, ids: list[int]) -> list[tuple[int, int, int]
 
 def transcribe(paths: str | Path | list[str | Path], checkpoint: str | Path, device: str = "cpu",
                chunk_seconds: float = 30.0, overlap_seconds: float = 2.0, decoder: str = "greedy",
-               timestamps: bool = True, lm: str | Path | None = None, progress: bool = True) -> list[dict]:
+               timestamps: bool = True, lm: str | Path | None = None, progress: bool = True,
+               on_error: str = "raise") -> list[dict]:
     """Transcribe audio files (any format/rate/channels `asr.audio` reads) with a checkpoint.
 
     Returns per file {"path", "duration", "text", "words": [{"word", "start", "end"}],
     "chars": [{"char", "start", "end"}]} (times in seconds; no words/chars when
-    timestamps=False). Raises `AudioError` naming the file for a missing, empty or non-audio file.
+    timestamps=False). A missing, empty or non-audio file raises `AudioError` naming the file
+    (on_error="raise"), or (on_error="record") gives {"path", "error"} in its place and the
+    other files are still transcribed.
     """
+    if on_error not in ("raise", "record"):
+        raise DecodeError(f"on_error={on_error!r} is not one of: raise, record")
     if isinstance(paths, (str, Path)):
         paths = [paths]
     t = Transcriber(checkpoint, device=device, decoder=decoder, lm=lm)
-    return [t(p, chunk_seconds, overlap_seconds, timestamps)
-            for p in tqdm(paths, desc="transcribe", unit="file", disable=not progress or len(paths) < 2)]
+    results = []
+    for p in tqdm(paths, desc="transcribe", unit="file", disable=not progress or len(paths) < 2):
+        try:
+            results.append(t(p, chunk_seconds, overlap_seconds, timestamps))
+        except (AudioError, FeatureError) as e:
+            if on_error == "raise":
+                raise
+            results.append({"path": str(p), "error": str(e)})
+    return results
 
 
 def _srt_time(t: float) -> str:

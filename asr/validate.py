@@ -133,7 +133,7 @@ def _manifest_rows(path: Path, problems: list[str]) -> list[tuple[str, dict]]:
 
 def _kaldi_table(path: Path, problems: list[str], fields: int | None = None) -> dict[str, tuple[str, str]]:
     """Kaldi `key rest` table -> {key: (where, rest)}; duplicate keys and malformed lines are problems."""
-    table = {}
+    table, prev, unsorted = {}, None, False
     if not path.is_file():
         return table
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -150,6 +150,12 @@ def _kaldi_table(path: Path, problems: list[str], fields: int | None = None) -> 
             if key in table:
                 problems.append(f"{where}: duplicate key {key!r} (first at {table[key][0]})")
                 continue
+            # Kaldi's tools merge tables line by line and need them in C-locale (byte) order
+            if prev is not None and key.encode() < prev.encode() and not unsorted:
+                problems.append(f"{where}: not sorted: {key!r} comes after {prev!r} "
+                                f"(Kaldi needs `LC_ALL=C sort {path.name}`)")
+                unsorted = True  # once per file
+            prev = key
             table[key] = (where, rest)
     return table
 

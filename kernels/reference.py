@@ -43,6 +43,26 @@ def check_inputs(xproj: torch.Tensor, w_hh: torch.Tensor, lengths, h0, c0, rever
             raise ValueError(f"lengths must lie in [1, T={T}], got min {lo} max {hi}")
 
 
+def _steps(xproj: torch.Tensor, d: int, lengths: torch.Tensor, backward: bool):
+    """Direction d's inputs in step order: step s reads frame t = s (forward) or length − 1 − s
+    (backward). -> S inputs [B, G] (S = max length), t [B, S], active [B, S] (s < length).
+    One gather up front and `unbind`: indexing xproj inside the loop costs a full-size
+    gradient buffer per step in backward (O(T²))."""
+    B, T, _, G = xproj.shape
+    s = torch.arange(int(lengths.max()), device=xproj.device)
+    t = (lengths[:, None] - 1 - s).clamp(min=0) if backward else s.expand(B, -1)  # [B, S]
+    x = xproj[:, :, d].gather(1, t[..., None].expand(-1, -1, G))  # [B, S, G]
+    return x.unbind(1), t, s < lengths[:, None]
+
+
+def _scatter_steps(outs: list, t: torch.Tensor, T: int) -> torch.Tensor:
+    """Step s's output outs[s] [B, O] (zero where inactive) lands at frame t[:, s] -> y [B, T, O]."""
+    out = torch.stack(outs, dim=1)  # [B, S, O]
+    B, S, O = out.shape
+    rows = torch.arange(B, device=out.device)[:, None].expand(B, S)
+    return out.new_zeros(B, T, O).index_put((rows, t), out, accumulate=True)
+
+
 def lstm_recurrence_reference(
     xproj: torch.Tensor,
     w_hh: torch.Tensor,
@@ -65,25 +85,24 @@ def lstm_recurrence_reference(
     if lengths is None:
         lengths = torch.full((B,), T, dtype=torch.long, device=dev)
     lengths = lengths.to(device=dev, dtype=torch.long)
-    rows = torch.arange(B, device=dev)
     ys, hs, cs = [], [], []
     for d in range(D):
         backward = reverse or d == 1
         w = w_hh[d].to(acc)
         h = h0[d].to(acc) if h0 is not None else xproj.new_zeros(B, H, dtype=acc)
         c = c0[d].to(acc) if c0 is not None else xproj.new_zeros(B, H, dtype=acc)
-        y = xproj.new_zeros(B, T, H, dtype=acc)
-        for s in range(int(lengths.max())):
-            active = (s < lengths).unsqueeze(1)  # [B, 1]
-            t = (lengths - 1 - s).clamp(min=0) if backward else torch.full_like(lengths, s)
-            gates = xproj[rows, t, d].to(acc) + h @ w.t()  # [B, 4H]
+        xs, t, act = _steps(xproj, d, lengths, backward)
+        outs = []
+        for s, x in enumerate(xs):
+            active = act[:, s, None]  # [B, 1]
+            gates = x.to(acc) + h @ w.t()  # [B, 4H]
             i, f, g, o = gates.chunk(4, dim=1)
             c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h_new = torch.sigmoid(o) * torch.tanh(c_new)
             c = torch.where(active, c_new, c)
             h = torch.where(active, h_new, h)
-            y = y.index_put((rows, t), torch.where(active, h_new, torch.zeros_like(h_new)), accumulate=True)
-        ys.append(y)
+            outs.append(torch.where(active, h_new, torch.zeros_like(h_new)))
+        ys.append(_scatter_steps(outs, t, T))
         hs.append(h)
         cs.append(c)
     y = torch.stack(ys, dim=2).to(xproj.dtype)  # [B, T, D, H]
@@ -153,21 +172,18 @@ def _family_loop(xproj, lengths, reverse: bool, states: list, step):
     if lengths is None:
         lengths = torch.full((B,), T, dtype=torch.long, device=dev)
     lengths = lengths.to(device=dev, dtype=torch.long)
-    rows = torch.arange(B, device=dev)
     ys, finals = [], []
     for d in range(D):
         backward = reverse or d == 1
         st = list(states[d])
-        y = None
-        for s in range(int(lengths.max())):
-            active = (s < lengths).unsqueeze(1)
-            t = (lengths - 1 - s).clamp(min=0) if backward else torch.full_like(lengths, s)
-            out, *new = step(xproj[rows, t, d].to(st[0].dtype), d, *st)
+        xs, t, act = _steps(xproj, d, lengths, backward)
+        outs = []
+        for s, x in enumerate(xs):
+            active = act[:, s, None]  # [B, 1]
+            out, *new = step(x.to(st[0].dtype), d, *st)
             st = [torch.where(active, n, o) for n, o in zip(new, st)]
-            if y is None:
-                y = out.new_zeros(B, T, out.shape[1])
-            y = y.index_put((rows, t), torch.where(active, out, torch.zeros_like(out)), accumulate=True)
-        ys.append(y)
+            outs.append(torch.where(active, out, torch.zeros_like(out)))
+        ys.append(_scatter_steps(outs, t, T))
         finals.append(st)
     return torch.stack(ys, dim=2).to(xproj.dtype), finals
 
@@ -184,11 +200,13 @@ def gru_recurrence_reference(xproj, w_hh, b_hn, lengths=None, h0=None, reverse: 
     B, T, D, G = xproj.shape
     H, acc = G // 3, _acc(xproj)
 
+    w_t, b_n = w_hh.to(acc).transpose(1, 2).unbind(0), b_hn.to(acc).unbind(0)  # per direction, hoisted
+
     def step(x, d, h):
-        a_r, a_z, a_n = (h @ w_hh[d].to(acc).t()).chunk(3, dim=1)
+        a_r, a_z, a_n = (h @ w_t[d]).chunk(3, dim=1)
         x_r, x_z, x_n = x.chunk(3, dim=1)
         r, z = torch.sigmoid(x_r + a_r), torch.sigmoid(x_z + a_z)
-        n = torch.tanh(x_n + r * (a_n + b_hn[d].to(acc)))
+        n = torch.tanh(x_n + r * (a_n + b_n[d]))
         h = (1 - z) * n + z * h
         return h, h
 
@@ -205,9 +223,11 @@ def peephole_lstm_recurrence_reference(xproj, w_hh, peep, lengths=None, h0=None,
     B, T, D, G = xproj.shape
     H, acc = G // 4, _acc(xproj)
 
+    w_t, p = w_hh.to(acc).transpose(1, 2).unbind(0), peep.to(acc).unbind(0)  # per direction, hoisted
+
     def step(x, d, h, c):
-        p_i, p_f, p_o = peep[d].to(acc)
-        gi, gf, gg, go = (x + h @ w_hh[d].to(acc).t()).chunk(4, dim=1)
+        p_i, p_f, p_o = p[d]
+        gi, gf, gg, go = (x + h @ w_t[d]).chunk(4, dim=1)
         c = torch.sigmoid(gf + p_f * c) * c + torch.sigmoid(gi + p_i * c) * torch.tanh(gg)
         h = torch.sigmoid(go + p_o * c) * torch.tanh(c)
         return h, h, c
@@ -227,10 +247,12 @@ def lstmp_recurrence_reference(xproj, w_hh, w_hr, lengths=None, h0=None, c0=None
     B, T, D, G = xproj.shape
     H, P, acc = G // 4, w_hr.shape[1], _acc(xproj)
 
+    w_t, wr_t = w_hh.to(acc).transpose(1, 2).unbind(0), w_hr.to(acc).transpose(1, 2).unbind(0)  # hoisted
+
     def step(x, d, h, c):
-        gi, gf, gg, go = (x + h @ w_hh[d].to(acc).t()).chunk(4, dim=1)
+        gi, gf, gg, go = (x + h @ w_t[d]).chunk(4, dim=1)
         c = torch.sigmoid(gf) * c + torch.sigmoid(gi) * torch.tanh(gg)
-        h = (torch.sigmoid(go) * torch.tanh(c)) @ w_hr[d].to(acc).t()
+        h = (torch.sigmoid(go) * torch.tanh(c)) @ wr_t[d]
         return h, h, c
 
     init = [[h0[d].to(acc) if h0 is not None else xproj.new_zeros(B, P, dtype=acc),

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -49,3 +51,20 @@ def test_average(tmp_path):
     assert avg["model"]["n"] == 6 and avg["model_cfg"] == {"i": 6} and "optimizer" not in avg
     with pytest.raises(CheckpointError):
         average_checkpoints([])
+
+
+def test_remove_stale_tmp_keeps_live_writers(tmp_path):
+    import subprocess
+    import sys
+
+    from asr.checkpoint import remove_stale_tmp
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".last.pt.tmp-{dead.pid}"
+    live = tmp_path / f".last.pt.tmp-{os.getpid()}"
+    other = tmp_path / ".notes.tmp-abc"
+    for f in (stale, live, other):
+        f.write_bytes(b"x")
+    assert remove_stale_tmp(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()

@@ -140,6 +140,22 @@ def test_empty_and_non_audio_files_are_clear_errors(ckpt, tmp_path):
         transcribe(zero_bytes, ckpt)
 
 
+def test_api_on_error_record_keeps_the_other_files(ckpt, tmp_path):
+    good = tmp_path / "good.wav"
+    sf.write(good, signal(1.5), 16000)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"\x00" * 100)
+    results = transcribe([bad, good, tmp_path / "missing.wav"], ckpt, on_error="record", progress=False)
+    assert [Path(r["path"]).name for r in results] == ["bad.wav", "good.wav", "missing.wav"]
+    assert "bad.wav" in results[0]["error"] and "missing.wav" in results[2]["error"]
+    assert "error" not in results[1]
+    assert results[1]["text"] == transcribe(good, ckpt)[0]["text"]
+    with pytest.raises(AudioError, match="bad.wav"):
+        transcribe([good, bad], ckpt, progress=False)
+    with pytest.raises(ValueError, match="on_error='skip'"):
+        transcribe(good, ckpt, on_error="skip")
+
+
 def test_cli_continues_after_bad_files_and_fails_at_the_end(ckpt, tmp_path, capsys):
     good = tmp_path / "good.wav"
     sf.write(good, signal(1.5), 16000)

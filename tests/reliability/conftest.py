@@ -191,7 +191,7 @@ def bad_corpus(tmp_path_factory) -> BadCorpus:
                                     "u5 rec9 0.0 1.0\nu6 rec1 0.5 9.0\n")
     (kaldi / "text").write_text(f"u1 {GOOD_TEXT}\nu2 {GOOD_TEXT}\nu3 {GOOD_TEXT}\nu4 {GOOD_TEXT}\nu5 {GOOD_TEXT}\n"
                                 f"u6 {BAD_TEXT}\nu1 {GOOD_TEXT}\nu7 {GOOD_TEXT}\n")
-    (kaldi / "utt2spk").write_text("u1 s\nu2 s\nu3 s\nu4 s\nu5 s\nu6 s\nu9 s\n")
+    (kaldi / "utt2spk").write_text("u1 s\nu3 s\nu2 s\nu4 s\nu5 s\nu6 s\nu9 s\n")  # u2: unsorted
     return BadCorpus(root, audio, good, good_manifest, audio_manifest, not_json, duplicate, everything, expected, kaldi)
 
 

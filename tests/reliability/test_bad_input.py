@@ -50,6 +50,7 @@ def test_validate_kaldi_dir(bad_corpus):
         ("text:7", "duplicate key 'u1'"),
         ("text:8", "utterance 'u7' is not in"),
         ("utt2spk:7", "utterance 'u9' has no transcript"),
+        ("utt2spk:3", "not sorted: 'u2' comes after 'u3'"),
         ("wav.scp:4", "piped commands"),
     ]
     for where, text in expected:
