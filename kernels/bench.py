@@ -1,4 +1,4 @@
-"""Microbenchmarks of the LSTM recurrence: our Triton kernel against cuDNN, PyTorch and the reference.
+"""Microbenchmarks of the LSTM and GRU recurrences: our Triton kernels against cuDNN, PyTorch and the reference.
 
 `run_benchmark(cfg)` takes the composed Hydra config (`conf/bench.yaml`, group `conf/bench/`)
 and, for every shape x dtype x provider:
@@ -10,9 +10,13 @@ and, for every shape x dtype x provider:
   3. derives µs per time step, TFLOP/s, peak memory (CUDA) and the speed-up over the baseline.
 It prints a Markdown table and writes `<name>.md`, `<name>.csv`, `<name>.png` to the output dir.
 
-A multi-layer (B)LSTM is run by every provider on the same weights, drawn from one seeded
-`torch.nn.LSTM`. Chained providers (triton, interpret, reference) run per layer:
-    x [B,T,I] -> xproj = x·W_ihᵀ + b  [B,T,D,4H] -> lstm_recurrence -> y [B,T,D,H] -> [B,T,D*H] -> next layer
+A shape's `cell` (lstm | gru) picks the problem: a multi-layer (B)LSTM or (B)GRU, run by every
+provider on the same weights, drawn from one seeded `torch.nn.LSTM` / `torch.nn.GRU`. Chained
+providers (triton, interpret, reference) run per layer:
+    x [B,T,I] -> xproj = x·W_ihᵀ + b  [B,T,D,4H] -> lstm_recurrence       -> y [B,T,D,H] -> [B,T,D*H] -> next layer
+    x [B,T,I] -> xproj = x·W_ihᵀ + b' [B,T,D,3H] -> gru_recurrence(b_hn) -> y [B,T,D,H] -> [B,T,D*H] -> next layer
+(GRU: b' = b_ih + [b_hr, b_hz, 0]; b_hn stays inside the reset gate, as in torch.nn.GRU and asr/rnn.py.)
+Providers that only compute the LSTM (triton_peephole, triton_lstmp) report GRU rows as `n/a`.
 """
 from __future__ import annotations
 
@@ -45,8 +49,10 @@ class BenchError(ValueError):
 
 DTYPES = {"fp64": torch.float64, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DTYPE_ALIASES = {"float64": "fp64", "float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "half": "fp16"}
+MODULES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}  # bench.shapes[i].cell -> the seeded module
+CELLS = tuple(MODULES)
 COLUMNS = [
-    "shape", "layers", "hidden", "input", "directions", "batch", "time", "lengths", "dtype", "provider",
+    "shape", "cell", "layers", "hidden", "input", "directions", "batch", "time", "lengths", "dtype", "provider",
     "path", "status", "max_err", "grad_err", "fwd_ms", "fwdbwd_ms", "us_per_step", "peak_mib",
     "tflops_fwd", "tflops_fwdbwd", "speedup_fwd", "speedup_fwdbwd",
 ]
@@ -57,7 +63,7 @@ COLUMNS = [
 
 @dataclass(frozen=True)
 class Shape:
-    """One benchmark problem: a `layers` x `hidden` (B)LSTM over a [batch, time, input] batch."""
+    """One benchmark problem: a `layers` x `hidden` (B)LSTM or (B)GRU over a [batch, time, input] batch."""
 
     name: str
     layers: int
@@ -67,10 +73,16 @@ class Shape:
     time: int
     bidirectional: bool = True
     min_length: int | None = None  # None: every sequence has `time` frames; else uniform in [min_length, time]
+    cell: str = "lstm"  # lstm | gru (torch.nn.GRU's formulation: gates r, z, n)
 
     @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
+
+    @property
+    def gates(self) -> int:
+        """Gate blocks per direction: W_ih is [gates·H, I], W_hh [gates·H, H]."""
+        return 3 if self.cell == "gru" else 4
 
     @property
     def lengths_label(self) -> str:
@@ -94,7 +106,11 @@ def parse_shapes(shapes) -> list[Shape]:
         for f in ("layers", "hidden", "input", "batch", "time"):
             if not isinstance(s.get(f), int) or isinstance(s.get(f), bool) or s[f] < 1:
                 raise BenchError(f"{key}.{f} must be a positive integer, got {s.get(f)!r}")
-        s.setdefault("name", f"L{s['layers']}xH{s['hidden']}-B{s['batch']}-T{s['time']}")
+        cell = s.setdefault("cell", "lstm")
+        if cell not in CELLS:
+            raise BenchError(f"{key}.cell must be one of {', '.join(CELLS)}, got {cell!r}")
+        prefix = "" if cell == "lstm" else f"{cell}-"
+        s.setdefault("name", f"{prefix}L{s['layers']}xH{s['hidden']}-B{s['batch']}-T{s['time']}")
         m = s.get("min_length")
         if m is not None and (not isinstance(m, int) or not 1 <= m <= s["time"]):
             raise BenchError(f"{key}.min_length must be null or an integer in [1, time={s['time']}], got {m!r}")
@@ -113,92 +129,117 @@ def parse_dtype(name: str) -> str:
 
 
 def make_problem(shape: Shape, seed: int):
-    """Seeded float64 CPU problem: (lstm module, x [B,T,I], lengths [B] int64 or None, g [B,T,D*H]).
+    """Seeded float64 CPU problem: (module: nn.LSTM or nn.GRU by shape.cell, x [B,T,I],
+    lengths [B] int64 or None, g [B,T,D*H]).
 
     Every provider (and the interpreter subprocess) rebuilds the same problem from the seed.
     """
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # nn.LSTM's init draws from the global generator
-    lstm = torch.nn.LSTM(shape.input, shape.hidden, num_layers=shape.layers,
-                         bidirectional=shape.bidirectional, batch_first=True).double()
+    torch.manual_seed(seed)  # the module's init draws from the global generator
+    rnn = MODULES[shape.cell](shape.input, shape.hidden, num_layers=shape.layers,
+                              bidirectional=shape.bidirectional, batch_first=True).double()
     x = torch.randn(shape.batch, shape.time, shape.input, generator=gen, dtype=torch.float64)
     lengths = None
     if shape.min_length is not None:
         lengths = torch.randint(shape.min_length, shape.time + 1, (shape.batch,), generator=gen)
         lengths[0] = shape.time  # the batch is padded to exactly `time`
     g = torch.randn(shape.batch, shape.time, shape.directions * shape.hidden, generator=gen, dtype=torch.float64)
-    return lstm, x, lengths, g
+    return rnn, x, lengths, g
 
 
-def lstm_flops(shape: Shape, steps: int) -> float:
+def rnn_flops(shape: Shape, steps: int) -> float:
     """Forward FLOPs over `steps` valid (sequence, frame) pairs: per layer l and direction,
-    2·4H·I_l (input projection) + 2·4H·H (recurrence) per step; I_0 = input, I_l = D·H."""
-    D, H = shape.directions, shape.hidden
-    return sum(D * steps * 8 * H * ((shape.input if l == 0 else D * H) + H) for l in range(shape.layers))
+    2·GH·I_l (input projection) + 2·GH·H (recurrence) per step, G = 4 gates (LSTM) or 3 (GRU);
+    I_0 = input, I_l = D·H. Element-wise gate math is not counted."""
+    D, H, G = shape.directions, shape.hidden, shape.gates
+    return sum(D * steps * 2 * G * H * ((shape.input if l == 0 else D * H) + H) for l in range(shape.layers))
 
 
 # ----------------------------------------------------------------------------- providers
 
 
 class ChainRunner:
-    """Layer by layer: one matmul for both directions' input projection, then `recurrence`."""
+    """Layer by layer: one matmul for both directions' input projection, then the cell's recurrence.
 
-    def __init__(self, lstm: torch.nn.LSTM, dtype: torch.dtype, device: str, recurrence: Callable):
-        self.recurrence = recurrence
+    `recurrences` maps a cell to fn(xproj [B,T,D,GH], w_hh [D,GH,H], *extra, lengths) -> (y [B,T,D,H], ...);
+    extra is () for the LSTM and (b_hn [D,H],) for the GRU, whose b_hr, b_hz fold into xproj's bias.
+    """
+
+    def __init__(self, rnn: torch.nn.LSTM | torch.nn.GRU, dtype: torch.dtype, device: str,
+                 recurrences: dict[str, Callable]):
+        self.cell = "gru" if isinstance(rnn, torch.nn.GRU) else "lstm"
+        if self.cell not in recurrences:
+            raise ValueError(f"no {self.cell} recurrence (this runner has {', '.join(recurrences)})")
+        self.recurrence = recurrences[self.cell]
         self.layers = []
-        sfx = ["", "_reverse"][: 2 if lstm.bidirectional else 1]
-        for k in range(lstm.num_layers):
-            get = lambda n: [getattr(lstm, f"{n}_l{k}{s}").detach() for s in sfx]  # noqa: E731
-            w_ih = torch.cat(get("weight_ih"))  # [D*4H, I]
-            b = torch.cat([bi + bh for bi, bh in zip(get("bias_ih"), get("bias_hh"))])  # [D*4H]
-            w_hh = torch.stack(get("weight_hh"))  # [D, 4H, H]
-            self.layers.append([t.to(device, dtype).requires_grad_() for t in (w_ih, b, w_hh)])
+        H = rnn.hidden_size
+        sfx = ["", "_reverse"][: 2 if rnn.bidirectional else 1]
+        for k in range(rnn.num_layers):
+            get = lambda n: [getattr(rnn, f"{n}_l{k}{s}").detach() for s in sfx]  # noqa: E731
+            w_ih = torch.cat(get("weight_ih"))  # [D*GH, I]
+            w_hh = torch.stack(get("weight_hh"))  # [D, GH, H]
+            if self.cell == "gru":  # b_hr, b_hz fold into xproj; b_hn stays inside the reset gate
+                b = torch.cat([bi + torch.cat([bh[:2 * H], bh.new_zeros(H)])
+                               for bi, bh in zip(get("bias_ih"), get("bias_hh"))])  # [D*3H]
+                extra = [torch.stack([bh[2 * H:] for bh in get("bias_hh")])]  # b_hn [D, H]
+            else:
+                b = torch.cat([bi + bh for bi, bh in zip(get("bias_ih"), get("bias_hh"))])  # [D*4H]
+                extra = []
+            self.layers.append([t.to(device, dtype).requires_grad_() for t in [w_ih, b, w_hh, *extra]])
         self.params = [p for layer in self.layers for p in layer]
         self.directions = len(sfx)
 
     def __call__(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         B, T, _ = x.shape
-        for w_ih, b, w_hh in self.layers:
-            xproj = torch.addmm(b, x.reshape(B * T, -1), w_ih.t()).view(B, T, self.directions, -1)  # [B,T,D,4H]
-            y, _, _ = self.recurrence(xproj, w_hh, lengths)  # [B, T, D, H]
+        for w_ih, b, w_hh, *extra in self.layers:
+            xproj = torch.addmm(b, x.reshape(B * T, -1), w_ih.t()).view(B, T, self.directions, -1)  # [B,T,D,GH]
+            y = self.recurrence(xproj, w_hh, *extra, lengths)[0]  # [B, T, D, H]
             x = y.reshape(B, T, -1)  # [B, T, D*H]
         return x
 
     def named_grads(self, grads) -> dict[str, torch.Tensor]:
-        """Gradients in nn.LSTM's naming (bias_ih carries the gradient of b_ih + b_hh)."""
+        """Gradients of every parameter in nn.LSTM's / nn.GRU's naming. bias_ih gets the gradient of
+        the folded bias b; bias_hh the same (LSTM) or, for the GRU, b's r, z parts and b_hn's gradient."""
         out = {}
-        sfx = ["", "_reverse"][: self.directions]
+        D, n = self.directions, len(self.layers[0])
+        sfx = ["", "_reverse"][:D]
         for k in range(len(self.layers)):
-            g_ih, g_b, g_hh = grads[3 * k: 3 * k + 3]
+            g_ih, g_b, g_hh, *g_extra = grads[n * k: n * k + n]
             for d, s in enumerate(sfx):
-                out[f"weight_ih_l{k}{s}"] = g_ih.chunk(self.directions)[d]
-                out[f"bias_ih_l{k}{s}"] = g_b.chunk(self.directions)[d]
+                g_bd = g_b.chunk(D)[d]  # [GH]
+                out[f"weight_ih_l{k}{s}"] = g_ih.chunk(D)[d]
                 out[f"weight_hh_l{k}{s}"] = g_hh[d]
+                out[f"bias_ih_l{k}{s}"] = g_bd
+                if self.cell == "gru":
+                    H = g_extra[0].shape[-1]
+                    out[f"bias_hh_l{k}{s}"] = torch.cat([g_bd[:2 * H], g_extra[0][d]])  # [3H]: b_hr, b_hz, b_hn
+                else:
+                    out[f"bias_hh_l{k}{s}"] = g_bd
         return out
 
 
 class ModuleRunner:
-    """`torch.nn.LSTM` (all layers in one call: cuDNN on CUDA), padded or packed input."""
+    """`torch.nn.LSTM` / `torch.nn.GRU` (all layers in one call: cuDNN on CUDA), padded or packed input."""
 
-    def __init__(self, lstm: torch.nn.LSTM, dtype: torch.dtype, device: str, packed: bool):
-        self.lstm = copy.deepcopy(lstm).to(device, dtype)
+    def __init__(self, rnn: torch.nn.LSTM | torch.nn.GRU, dtype: torch.dtype, device: str, packed: bool):
+        self.rnn = copy.deepcopy(rnn).to(device, dtype)
         if device == "cuda":
-            self.lstm.flatten_parameters()
+            self.rnn.flatten_parameters()
         self.packed = packed
-        self.names = [n for n, _ in self.lstm.named_parameters()]
-        self.params = list(self.lstm.parameters())
+        self.names = [n for n, _ in self.rnn.named_parameters()]
+        self.params = list(self.rnn.parameters())
 
     def __call__(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         if not self.packed:
-            return self.lstm(x)[0]  # every sequence over all T frames
+            return self.rnn(x)[0]  # every sequence over all T frames
         B, T, _ = x.shape
         lengths = torch.full((B,), T) if lengths is None else lengths.cpu()
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        y, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=T)
+        y, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=T)
         return y  # [B, T, D*H]
 
     def named_grads(self, grads) -> dict[str, torch.Tensor]:
-        return {n: g for n, g in zip(self.names, grads) if not n.startswith("bias_hh")}
+        return dict(zip(self.names, grads))
 
 
 def _triton_recurrence(*args):
@@ -211,6 +252,22 @@ def _reference_recurrence(*args):
     from kernels.reference import lstm_recurrence_reference
 
     return lstm_recurrence_reference(*args)
+
+
+def _triton_gru_recurrence(*args):
+    from kernels import gru_recurrence
+
+    return gru_recurrence(*args)
+
+
+def _reference_gru_recurrence(*args):
+    from kernels.reference import gru_recurrence_reference
+
+    return gru_recurrence_reference(*args)
+
+
+TRITON = {"lstm": _triton_recurrence, "gru": _triton_gru_recurrence}  # cell -> ChainRunner recurrence
+REFERENCE = {"lstm": _reference_recurrence, "gru": _reference_gru_recurrence}
 
 
 def _peephole_as_lstm(xproj, w_hh, lengths):
@@ -232,40 +289,47 @@ def _lstmp_as_lstm(xproj, w_hh, lengths):
 
 @dataclass
 class Provider:
-    """How to build a runner; `device`: cuda (needs CUDA), cpu, or bench (= bench.device).
-    `padded`: runs every sequence over all T frames (checked against the full-length reference)."""
+    """How to build a runner from the seeded module; `device`: cuda (needs CUDA), cpu, or bench (= bench.device).
+    `padded`: runs every sequence over all T frames (checked against the full-length reference).
+    `path`: the implementation, for the table ({module}: LSTM or GRU). `cells`: the cells it can run;
+    a shape of another cell gets an `n/a` row."""
 
-    make: Callable[[torch.nn.LSTM, torch.dtype, str], object]
+    make: Callable[[torch.nn.Module, torch.dtype, str], object]
     device: str
     padded: bool = False
     path: str = ""
+    cells: tuple[str, ...] = CELLS
 
 
 # Tests may register extra providers here (see tests/kernels/test_bench.py).
 PROVIDERS: dict[str, Provider] = {
-    "triton": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, _triton_recurrence), "cuda", path="triton"),
-    "triton_peephole": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, _peephole_as_lstm), "cuda",
-                                path="triton peephole (p = 0)"),
-    "triton_lstmp": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, _lstmp_as_lstm), "cuda",
-                             path="triton lstmp (W_hr = I)"),
+    "triton": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, TRITON), "cuda", path="triton"),
+    "triton_peephole": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, {"lstm": _peephole_as_lstm}), "cuda",
+                                path="triton peephole (p = 0)", cells=("lstm",)),
+    "triton_lstmp": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, {"lstm": _lstmp_as_lstm}), "cuda",
+                             path="triton lstmp (W_hr = I)", cells=("lstm",)),
     "cudnn": Provider(lambda m, dt, dev: ModuleRunner(m, dt, dev, packed=False), "cuda", padded=True),
     "cudnn_packed": Provider(lambda m, dt, dev: ModuleRunner(m, dt, dev, packed=True), "cuda"),
-    "reference": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, _reference_recurrence), "bench",
+    "reference": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, REFERENCE), "bench",
                           path="reference loop"),
     "torch": Provider(lambda m, dt, dev: ModuleRunner(m, dt, dev, packed=False), "cpu", padded=True,
-                      path="nn.LSTM cpu padded"),
+                      path="nn.{module} cpu padded"),
     "torch_packed": Provider(lambda m, dt, dev: ModuleRunner(m, dt, dev, packed=True), "cpu",
-                             path="nn.LSTM cpu packed"),
-    # Our kernel under TRITON_INTERPRET=1; always run in a subprocess (see _run_interpreter).
-    "interpret": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, _triton_recurrence), "cpu",
+                             path="nn.{module} cpu packed"),
+    # Our kernels under TRITON_INTERPRET=1; always run in a subprocess (see _run_interpreter).
+    "interpret": Provider(lambda m, dt, dev: ChainRunner(m, dt, dev, TRITON), "cpu",
                           path="triton interpreter"),
 }
 
 
 def cudnn_algo(*, layers: int, bidirectional: bool, hidden: int, input_size: int, batch: int, time: int,
                dtype: str, packed: bool, forward: bool, capability: tuple[int, int], sm_count: int,
-               cudnn_version: int | None) -> str:
-    """The cuDNN RNN algorithm PyTorch picks (mirrors `get_algo` in aten/src/ATen/native/cudnn/RNN.cpp)."""
+               cudnn_version: int | None, cell: str = "lstm") -> str:
+    """The cuDNN RNN algorithm PyTorch picks for cuDNN mode LSTM or GRU (`cell`) (mirrors `get_algo`
+    in aten/src/ATen/native/cudnn/RNN.cpp: the small-H limits are the same for both modes; on sm_80+
+    PyTorch never picks persist static for GRU)."""
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
     if packed or dtype == "fp64":
         return "standard"
     major, minor = capability
@@ -278,12 +342,13 @@ def cudnn_algo(*, layers: int, bidirectional: bool, hidden: int, input_size: int
         device_ok = minor != 5 and ((batch % 16 == 0 and batch not in (80, 112)) or batch == 8) and (
             (time >= 40 and batch <= 128) or (time >= 20 and batch <= 96) or (time >= 10 and batch <= 32))
     else:
-        device_ok = major >= 8 and sm_count >= 98 and minor != 6 and batch % 8 == 0 and batch <= 128
+        device_ok = (major >= 8 and sm_count >= 98 and minor != 6 and cell == "lstm"
+                     and batch % 8 == 0 and batch <= 128)
     return "persistent" if common and device_ok else "standard"
 
 
 def ops_called(fn: Callable[[], object]) -> set[str]:
-    """Names of the aten ops one call of `fn` dispatches (to see whether nn.LSTM reached cuDNN)."""
+    """Names of the aten ops one call of `fn` dispatches (to see whether nn.LSTM / nn.GRU reached cuDNN)."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], acc_events=True) as prof:
@@ -292,16 +357,18 @@ def ops_called(fn: Callable[[], object]) -> set[str]:
 
 
 def cudnn_path(shape: Shape, dtype: str, packed: bool) -> str:
-    """'cudnn <algo>' for forward and backward on the current CUDA device, by PyTorch's rules."""
+    """'cudnn <algo>' ('cudnn GRU <algo>' for cuDNN mode GRU) for forward and backward on the current
+    CUDA device, by PyTorch's rules."""
     if not torch.backends.cudnn.is_available():
         return "native (no cuDNN)"
     props = torch.cuda.get_device_properties(torch.cuda.current_device())
     kw = dict(layers=shape.layers, bidirectional=shape.bidirectional, hidden=shape.hidden,
               input_size=shape.input, batch=shape.batch, time=shape.time, dtype=dtype, packed=packed,
               capability=(props.major, props.minor), sm_count=props.multi_processor_count,
-              cudnn_version=torch.backends.cudnn.version())
+              cudnn_version=torch.backends.cudnn.version(), cell=shape.cell)
     fwd, bwd = cudnn_algo(forward=True, **kw), cudnn_algo(forward=False, **kw)
-    return f"cudnn {fwd}" if fwd == bwd else f"cudnn {fwd} fwd / {bwd} bwd"
+    mode = "cudnn" if shape.cell == "lstm" else f"cudnn {shape.cell.upper()}"
+    return f"{mode} {fwd}" if fwd == bwd else f"{mode} {fwd} fwd / {bwd} bwd"
 
 
 # ----------------------------------------------------------------------------- timing
@@ -378,9 +445,9 @@ class ReferenceCache:
         if key not in self.cache:
             if any(k[0] != shape for k in self.cache):
                 self.cache.clear()  # one shape at a time: large shapes hold GBs
-            lstm, x, lengths, g = make_problem(shape, self.s.seed)
+            rnn, x, lengths, g = make_problem(shape, self.s.seed)
             dt = DTYPES[self.s.check_dtype]
-            runner = ChainRunner(lstm, dt, device, _reference_recurrence)
+            runner = ChainRunner(rnn, dt, device, REFERENCE)
             x = x.to(device, dt).requires_grad_()
             lens = None if padded or lengths is None else lengths.to(device)
             with tf32(False):  # full fp32 precision when check_dtype is fp32
@@ -391,20 +458,24 @@ class ReferenceCache:
 
 
 def base_row(shape: Shape, dtype: str, name: str, status: str = "ok", note: str = "") -> dict:
-    return dict(shape=shape.name, layers=shape.layers, hidden=shape.hidden, input=shape.input,
+    path = PROVIDERS[name].path.format(module=MODULES[shape.cell].__name__)
+    return dict(shape=shape.name, cell=shape.cell, layers=shape.layers, hidden=shape.hidden, input=shape.input,
                 directions=shape.directions, batch=shape.batch, time=shape.time, lengths=shape.lengths_label,
-                dtype=dtype, provider=name, path=PROVIDERS[name].path, status=status, note=note)
+                dtype=dtype, provider=name, path=path, status=status, note=note)
 
 
 def measure(shape: Shape, dtype: str, name: str, settings: Settings, refs: ReferenceCache) -> dict:
     """Check then time one provider on one shape and dtype; returns a row (speed-ups filled in later)."""
     provider = PROVIDERS[name]
+    if shape.cell not in provider.cells:  # e.g. the peephole kernel on a GRU shape: nothing to measure
+        return base_row(shape, dtype, name, "n/a", f"runs the {'/'.join(provider.cells)} cell only, "
+                                                   f"not {shape.cell}")
     device = settings.device if provider.device == "bench" else provider.device
     row = base_row(shape, dtype, name)
-    lstm, x, lengths, g = make_problem(shape, settings.seed)
+    rnn, x, lengths, g = make_problem(shape, settings.seed)
     dt = DTYPES[dtype]
     try:
-        runner = provider.make(lstm, dt, device)
+        runner = provider.make(rnn, dt, device)
         x = x.to(device, dt)
         g = g.to(device, dt)
         lens = None if lengths is None else lengths.to(device)
@@ -447,7 +518,7 @@ def measure(shape: Shape, dtype: str, name: str, settings: Settings, refs: Refer
         row.update(status="ERROR", note=f"timing: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         return row
     steps = shape.batch * shape.time if lengths is None else int(lengths.sum())
-    flops = lstm_flops(shape, steps)
+    flops = rnn_flops(shape, steps)
     row["us_per_step"] = row["fwd_ms"] * 1e3 / shape.time
     row["tflops_fwd"] = flops / (row["fwd_ms"] * 1e-3) / 1e12
     row["tflops_fwdbwd"] = 3 * flops / (row["fwdbwd_ms"] * 1e-3) / 1e12

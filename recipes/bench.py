@@ -1,7 +1,8 @@
-"""Kernel microbenchmarks: the Triton recurrence against cuDNN, nn.LSTM and the reference loop.
+"""Kernel microbenchmarks: the Triton LSTM and GRU recurrences against cuDNN, torch.nn and the reference loops.
 
     python recipes/bench.py                      # cpu_smoke: tiny shapes, CPU providers
     python recipes/bench.py bench=eesen          # presets: conf/bench/*.yaml
+    python recipes/bench.py bench=family         # EESEN size as LSTM and as GRU, every kernel of the family
     python recipes/bench.py bench=flashrnn_cmp bench.dtypes=[fp16] bench.save_results=true
 
 Prints a Markdown table; writes <name>.md, .csv and .png to the Hydra run dir (or bench.out_dir).
