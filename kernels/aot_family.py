@@ -3,16 +3,11 @@ launcher would choose, compiled for sm_80 / sm_90 without a GPU. `kernels.aot` d
 the kernel names in FAMILY, so they appear in its table:
 
     python -m kernels.aot --kernel gru_fwd gru_bwd peephole_fwd peephole_bwd lstmp_fwd lstmp_bwd \
-        --hidden 256 320 512 1024 --arch 90
+        --hidden 256 320 512 1024          # sm_80 and sm_90: benchmarks/aot/family.txt
 
 LSTMP is compiled with P = H // 2 (the blstm_large shape: 1024 cells projected to 512).
 """
 from __future__ import annotations
-
-import re
-import subprocess
-import tempfile
-from pathlib import Path
 
 import torch
 import triton
@@ -32,12 +27,13 @@ DTYPE_PTRS = {"xproj_ptr", "w_ptr", "wr_ptr", "bhn_ptr", "peep_ptr", "y_ptr", "g
 INT_PTRS = {"len_ptr", "tile_len_ptr", "count_ptr"}
 
 
-def _plan(name: str, H: int, dtype: torch.dtype, D: int) -> tuple[lstm._Plan, dict]:
-    """The plan and constexprs the launcher builds for this kernel (B = 16, full lengths)."""
+def _plan(name: str, H: int, dtype: torch.dtype, D: int, arch: int, block_k: int | None = None,
+          warps: int | None = None) -> tuple[lstm._Plan, dict]:
+    """The plan and constexprs the launcher builds for this kernel on sm_<arch> (B = 16, full lengths)."""
     B, T = 16, 8
     lengths = torch.full((B,), T, dtype=torch.int32)
     family = name.split("_")[0]
-    config = family_config(family, H, dtype)
+    config = aot.override(family_config(family, H, dtype, arch), block_k, warps)
     if family == "lstmp":
         plan = lstmp.plan_lstmp(B, T, D, H, H // 2, lengths, dtype, config)
         constexprs = lstmp._constexprs(plan, False)
@@ -52,12 +48,14 @@ def _plan(name: str, H: int, dtype: torch.dtype, D: int) -> tuple[lstm._Plan, di
     return plan, constexprs
 
 
-def compile_family(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2, exact_fp32: bool = False) -> dict:
+def compile_family(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2, exact_fp32: bool = False,
+                   block_k: int | None = None, warps: int | None = None) -> dict:
     """Compile one family kernel as its launcher would run it for sm_<arch>; a row of kernels.aot's table.
-    exact_fp32: the fp32 path taken when torch.backends.cudnn.allow_tf32 is off (tf32x3)."""
+    exact_fp32: the fp32 path taken when torch.backends.cudnn.allow_tf32 is off (tf32x3).
+    block_k, warps: replace the launcher's choice (see kernels.aot.compile_config)."""
     fn = FAMILY[name]
     with torch.backends.cudnn.flags(allow_tf32=not exact_fp32):  # the launcher's dot precision follows it
-        plan, constexprs = _plan(name, H, dtype, D)
+        plan, constexprs = _plan(name, H, dtype, D, arch, block_k, warps)
     dt = "*" + aot.TRITON_TYPE[dtype]
     sig = {}
     for k in fn.arg_names:
@@ -73,13 +71,7 @@ def compile_family(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2,
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs, attrs=attrs)
     options = {"num_warps": plan.num_warps, "num_stages": lstm.NUM_STAGES}
     compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
-    with tempfile.TemporaryDirectory() as tmp:
-        cubin = Path(tmp) / "k.cubin"
-        cubin.write_bytes(compiled.asm["cubin"])
-        res = subprocess.run([aot._cuobjdump(), "--dump-resource-usage", str(cubin)],
-                             capture_output=True, text=True, check=True)
-    usage = dict(re.findall(r"(REG|STACK|SHARED|LOCAL):(\d+)", res.stdout))
-    return {"kernel": name, "arch": f"sm_{arch}", "H": H, "dtype": aot.TRITON_TYPE[dtype], "block_h": plan.BH,
-            "hblocks": plan.n_hb, "resident": plan.resident, "warps": plan.num_warps,
-            "registers": int(usage["REG"]), "spills": int(usage["LOCAL"]) + int(usage.get("STACK", 0)),
-            "shared": compiled.metadata.shared + int(usage["SHARED"]), "shared_limit": aot.SHARED_LIMIT[arch]}
+    return {"kernel": name, "arch": f"sm_{arch}", "H": H, "dtype": aot.TRITON_TYPE[dtype],
+            "precision": plan.dot_precision, "block_h": plan.BH, "block_k": plan.BK, "hblocks": plan.n_hb,
+            "resident": plan.resident, "warps": plan.num_warps, **aot.resource_usage(compiled, arch),
+            "shared_limit": aot.SHARED_LIMIT[arch]}

@@ -32,7 +32,7 @@ import triton
 import triton.language as tl
 
 from kernels.lstm import (INTERPRET, RESIDENT_BYTES, LaunchConfig, _alloc, _dot_operand, _grid_barrier, _Plan,
-                          _previous_h, _tanh, default_config)
+                          _previous_h, _tanh, default_config, device_arch)
 from kernels.reference import check_gru_inputs
 
 
@@ -273,22 +273,46 @@ def _gru_bwd_kernel(
 # launcher
 
 # The family's launch choices: kernels.lstm's default_config (block_h per padded H and dtype) with
-# (block_k, num_warps) replaced per kernel family, hidden size and dtype. kernels.lstm's block_k = 64
-# makes ptxas spill a few registers in several of these kernels on sm_90: the default here is
-# (32, 4), and each entry below is the first of (32, 4), (64, 4), (32, 8), (64, 8), (16, 4) whose
-# forward and backward compile for sm_90 with no spills, found by compiling them (`python -m
-# kernels.aot --kernel gru_fwd ...`; tests/kernels/test_aot_family.py checks H 256 320 512 1024).
+# (block_k, num_warps) replaced per kernel family, hidden size, dtype and GPU arch. kernels.lstm's
+# block_k = 64 makes ptxas spill a few registers in several of these kernels: the default here is
+# (32, 4), and each entry is the first of CANDIDATES whose forward and backward compile with no
+# spills (ptxas -v: 0 bytes spill stores and stack frame), found by compiling them (`python -m
+# kernels.aot --kernel gru_fwd gru_bwd --arch 80 --block-k 64 --warps 8 ...`); tests/kernels/
+# test_aot_family.py checks H 256 320 512 1024 x fp32 bf16 fp16 on sm_80 and sm_90.
+# FAMILY_CONFIGS is for sm_90 (the first five candidates sufficed) and the default. ptxas allocates
+# registers differently for sm_80: with the sm_90 choices, 25 of the 72 kernel x H x dtype launches
+# spill 4-20 bytes there (in the SASS inspected: a few loop-invariant values stored once before the
+# time loop and reloaded after it or once per step). FAMILY_CONFIGS_SM80 replaces those 23 (family,
+# H, dtype) entries with the first candidate spill-free on sm_80; LSTMP at H 512 fp32 and H 1024
+# 16-bit spills there with each of the first six and takes block_k = 128. Every choice fits sm_80's
+# 163 KiB of shared memory per block (at most 152 KiB); the sm_90 entries are unchanged.
+CANDIDATES = [(32, 4), (64, 4), (32, 8), (64, 8), (16, 4), (16, 8), (128, 4), (128, 8)]
 FAMILY_CONFIGS: dict[str, dict[int, dict[torch.dtype, tuple[int, int]]]] = {
     "gru": {1024: {torch.float32: (64, 4), torch.bfloat16: (64, 4), torch.float16: (64, 4)}},
     "peephole": {320: {torch.float32: (64, 4)}, 1024: {torch.float32: (64, 4)}},
     "lstmp": {320: {torch.float32: (64, 4)}, 512: {torch.float32: (16, 4)},
               1024: {torch.bfloat16: (16, 4), torch.float16: (16, 4)}},
 }
+_16BIT = (torch.bfloat16, torch.float16)
+FAMILY_CONFIGS_SM80: dict[str, dict[int, dict[torch.dtype, tuple[int, int]]]] = {
+    "gru": {256: dict.fromkeys(_16BIT, (64, 4)), 320: dict.fromkeys(_16BIT, (64, 4)),
+            512: dict.fromkeys(_16BIT, (32, 8)), 1024: {torch.float32: (32, 4)}},
+    "peephole": {256: {torch.float32: (64, 4), **dict.fromkeys(_16BIT, (32, 8))}, 320: dict.fromkeys(_16BIT, (64, 4)),
+                 512: {torch.float32: (64, 4), **dict.fromkeys(_16BIT, (32, 8))}},
+    "lstmp": {256: dict.fromkeys(_16BIT, (32, 8)), 320: dict.fromkeys(_16BIT, (64, 4)),
+              512: {torch.float32: (128, 8)}, 1024: {torch.float32: (64, 8), **dict.fromkeys(_16BIT, (128, 4))}},
+}
 
 
-def family_config(family: str, H: int, dtype: torch.dtype) -> LaunchConfig:
-    """The default LaunchConfig of a family kernel ("gru", "peephole", "lstmp") for hidden size H."""
-    block_k, num_warps = FAMILY_CONFIGS[family].get(H, {}).get(dtype, (32, 4))
+def family_config(family: str, H: int, dtype: torch.dtype, arch: int | None = None) -> LaunchConfig:
+    """The default LaunchConfig of a family kernel ("gru", "peephole", "lstmp") for hidden size H on
+    sm_<arch> (device_arch; None: the sm_90 table). Ampere (arch < 90) takes FAMILY_CONFIGS_SM80's entries."""
+    entry = None
+    if arch is not None and arch < 90:
+        entry = FAMILY_CONFIGS_SM80[family].get(H, {}).get(dtype)
+    if entry is None:
+        entry = FAMILY_CONFIGS[family].get(H, {}).get(dtype, (32, 4))
+    block_k, num_warps = entry
     return dataclasses.replace(default_config(H, dtype), block_k=block_k, num_warps=num_warps)
 
 
@@ -312,7 +336,8 @@ def _forward(xproj, w_hh, b_hn, lengths, h0, reverse: bool, save: bool, config):
     H = G // 3
     dev, dtype = xproj.device, xproj.dtype
     f32 = torch.float32
-    plan = _plan(B, T, D, H, lengths, dtype, config or family_config("gru", H, dtype), lambda p: 3 * p.BH * p.HP)
+    plan = _plan(B, T, D, H, lengths, dtype, config or family_config("gru", H, dtype, device_arch(dev)),
+                 lambda p: 3 * p.BH * p.HP)
     y = _alloc((B, T, D, H), dtype, dev)
     hbuf = _alloc((2, D, B, H), f32, dev)
     hbuf[0] = 0.0 if h0 is None else h0

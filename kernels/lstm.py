@@ -354,6 +354,17 @@ CONFIGS: dict[int, dict[torch.dtype, tuple[int, int]]] = {
     512: {torch.float32: (16, 4), torch.bfloat16: (32, 4), torch.float16: (32, 4)},
     1024: {torch.float32: (16, 4), torch.bfloat16: (16, 4), torch.float16: (16, 4)},
 }
+_16BIT = (torch.bfloat16, torch.float16)
+# ptxas spills 8-28 bytes with the entry above in these (arch, kernel, padded H, dtype) launches (a
+# few loop-invariant values stored before the time loop); each takes the first spill-free of
+# block_k 32 or 8 warps, found with `python -m kernels.aot --block-k 32` / `--warps 8`. arch None
+# (no GPU) uses the sm_90 entries. -> (block_k, num_warps)
+SPILL_FIXES: dict[tuple[int, str, int, torch.dtype], tuple[int, int]] = {
+    **{(90, "fwd", 256, dt): (32, 4) for dt in _16BIT},
+    **{(90, "fwd", 512, dt): (64, 8) for dt in _16BIT},
+    (90, "bwd", 1024, torch.float32): (64, 8),
+    **{(80, "bwd", hp, dt): (64, 8) for hp in (512, 1024) for dt in _16BIT},
+}
 AOT_HIDDEN_SIZES = (256, 320, 512, 768, 1024)
 # Weight tiles stay on chip when 4·BH·HP·bytes fits this (A100 allows 163 KiB per block; the
 # rest is the compiler's staging of h / gate-gradient chunks). Else they stream from L2.
@@ -366,13 +377,23 @@ def padded_hidden(H: int) -> int:
     return max(16, triton.next_power_of_2(H))
 
 
-def default_config(H: int, dtype: torch.dtype) -> LaunchConfig:
+def device_arch(device: torch.device) -> int | None:
+    """The compute capability of a CUDA device as 80, 90, ...; None off the GPU (and under the interpreter)."""
+    if device.type != "cuda" or INTERPRET:
+        return None
+    major, minor = torch.cuda.get_device_capability(device)
+    return 10 * major + minor
+
+
+def default_config(H: int, dtype: torch.dtype, arch: int | None = None, kernel: str = "fwd") -> LaunchConfig:
+    """The launcher's choice for the forward ("fwd") or backward ("bwd") kernel on sm_<arch>."""
     HP = padded_hidden(H)
     if HP not in CONFIGS:
         raise ValueError(f"hidden size H={H} is not supported by the Triton LSTM kernel (max {max(CONFIGS)})")
     table = CONFIGS[HP]
     block_h, num_warps = table.get(dtype, table[torch.float32])
-    return LaunchConfig(block_h=min(block_h, HP), num_warps=num_warps)
+    block_k, num_warps = SPILL_FIXES.get((90 if arch is None else arch, kernel, HP, dtype), (64, num_warps))
+    return LaunchConfig(block_h=min(block_h, HP), block_k=block_k, num_warps=num_warps)
 
 
 def weights_resident(block_h: int, HP: int, dtype: torch.dtype, precision: str) -> bool:
@@ -434,6 +455,7 @@ class _Plan:
         self.dot_precision = dot_precision(dtype)
         self.resident = weights_resident(self.BH, self.HP, dtype, self.dot_precision)
         self.num_warps = config.num_warps
+        self.bwd_BK, self.bwd_num_warps = self.BK, self.num_warps  # the backward kernel's (see _forward)
         self.n_hb = triton.cdiv(H, self.BH)
         self.n_bt = triton.cdiv(B, self.BB)
         self.grid = (D, self.n_hb, self.n_bt)
@@ -445,7 +467,7 @@ class _Plan:
         self.requested = config.mode
         self.device = lengths.device
 
-    def mode(self, kernel, args, constexprs) -> str:
+    def mode(self, kernel, args, constexprs, num_warps: int) -> str:
         """persistent when the hidden blocks can meet at a grid barrier, else step."""
         if self.n_hb == 1:
             return "persistent"  # programs are independent: no barrier, any grid size works
@@ -456,26 +478,27 @@ class _Plan:
             return self.requested
         if INTERPRET or self.device.type != "cuda":
             return "step"
-        key = (kernel.fn.__name__ if hasattr(kernel, "fn") else str(kernel), self.num_warps, self.device,
+        key = (kernel.fn.__name__ if hasattr(kernel, "fn") else str(kernel), num_warps, self.device,
                tuple(sorted(constexprs.items())))
         if key not in _CAPACITY:
-            compiled = kernel.warmup(*args, grid=self.grid, num_warps=self.num_warps, num_stages=NUM_STAGES,
+            compiled = kernel.warmup(*args, grid=self.grid, num_warps=num_warps, num_stages=NUM_STAGES,
                                      launch_cooperative_grid=True, **constexprs)
-            _CAPACITY[key] = _max_resident_programs(compiled, self.num_warps, self.device)
+            _CAPACITY[key] = _max_resident_programs(compiled, num_warps, self.device)
         n_programs = self.grid[0] * self.grid[1] * self.grid[2]
         return "persistent" if n_programs <= _CAPACITY[key] else "step"
 
-    def launch(self, kernel, args, counters, constexprs, n_total: int) -> None:
-        """Run kernel(*args, begin, n_steps, ...) over n_total loop iterations."""
-        mode = self.mode(kernel, args + [0, n_total], dict(constexprs, SYNC=self.n_hb > 1))
+    def launch(self, kernel, args, counters, constexprs, n_total: int, num_warps: int | None = None) -> None:
+        """Run kernel(*args, begin, n_steps, ...) over n_total loop iterations (num_warps: the plan's)."""
+        num_warps = num_warps or self.num_warps
+        mode = self.mode(kernel, args + [0, n_total], dict(constexprs, SYNC=self.n_hb > 1), num_warps)
         if mode == "persistent":
             counters.zero_()
-            kernel[self.grid](*args, 0, n_total, SYNC=self.n_hb > 1, num_warps=self.num_warps,
+            kernel[self.grid](*args, 0, n_total, SYNC=self.n_hb > 1, num_warps=num_warps,
                               num_stages=NUM_STAGES, launch_cooperative_grid=self.n_hb > 1 and not INTERPRET,
                               **constexprs)
         else:
             for begin in range(n_total):
-                kernel[self.grid](*args, begin, 1, SYNC=False, num_warps=self.num_warps, num_stages=NUM_STAGES,
+                kernel[self.grid](*args, begin, 1, SYNC=False, num_warps=num_warps, num_stages=NUM_STAGES,
                                   **constexprs)
         self.last_mode = mode
 
@@ -484,8 +507,10 @@ def _forward(xproj, w_hh, lengths, h0, c0, reverse: bool, save: bool, config: La
     B, T, D, G = xproj.shape
     H = G // 4
     dev, dtype = xproj.device, xproj.dtype
-    config = config or default_config(H, dtype)
-    plan = _Plan(B, T, D, H, lengths, dtype, config)
+    plan = _Plan(B, T, D, H, lengths, dtype, config or default_config(H, dtype, device_arch(dev)))
+    if config is None:  # the backward kernel may take its own block_k / warps (SPILL_FIXES)
+        bwd = default_config(H, dtype, device_arch(dev), "bwd")
+        plan.bwd_BK, plan.bwd_num_warps = min(bwd.block_k, plan.HP), bwd.num_warps
     f32 = torch.float32
 
     y = _alloc((B, T, D, H), dtype, dev)
@@ -521,9 +546,9 @@ def _backward(dy, dhn, dcn, w_hh, c0, saved, plan: _Plan, reverse: bool):
     dy = torch.zeros(B, T, D, H, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
     counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
     args = [dy, w_hh, gsave, csave, c_first, dx, gbuf, dh, dc, plan.lengths, plan.tile_len, counters, B, T]
-    constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse,
+    constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.bwd_BK, REVERSE=reverse,
                       RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET)
-    plan.launch(_lstm_bwd_kernel, args, counters, constexprs, plan.max_len + 1)
+    plan.launch(_lstm_bwd_kernel, args, counters, constexprs, plan.max_len + 1, plan.bwd_num_warps)
     return dx, dh, dc
 
 

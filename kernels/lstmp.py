@@ -37,7 +37,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.gru import _w_pick, _w_tiles, family_config, valid_steps
+from kernels.gru import _w_pick, _w_tiles, device_arch, family_config, valid_steps
 from kernels.lstm import (INTERPRET, RESIDENT_BYTES, LaunchConfig, _alloc, _dot_operand, _grid_barrier, _Plan,
                           _previous_h, _tanh, padded_hidden)
 from kernels.reference import check_lstmp_inputs
@@ -300,7 +300,7 @@ def _lstmp_bwd_kernel(
 def plan_lstmp(B: int, T: int, D: int, H: int, P: int, lengths: torch.Tensor, dtype: torch.dtype,
                config: LaunchConfig | None) -> _Plan:
     """kernels.lstm's plan plus the projection split: BP projection units per program, n_hb·BP >= P."""
-    config = config or family_config("lstmp", H, dtype)
+    config = config or family_config("lstmp", H, dtype, device_arch(lengths.device))
     plan = _Plan(B, T, D, H, lengths, dtype, config)
     plan.P, plan.PP = P, padded_hidden(P)
     plan.BP = min(max(16, triton.next_power_of_2(triton.cdiv(P, plan.n_hb))), plan.PP)

@@ -27,7 +27,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.gru import _plan, family_config, valid_steps
+from kernels.gru import _plan, device_arch, family_config, valid_steps
 from kernels.lstm import (INTERPRET, LaunchConfig, _alloc, _dot_operand, _grid_barrier, _load_w_chunks, _Plan,
                           _previous_h, _tanh, _w_chunk)
 from kernels.reference import check_peephole_inputs
@@ -257,7 +257,8 @@ def _forward(xproj, w_hh, peep, lengths, h0, c0, reverse: bool, save: bool, conf
     H = G // 4
     dev, dtype = xproj.device, xproj.dtype
     f32 = torch.float32
-    plan = _plan(B, T, D, H, lengths, dtype, config or family_config("peephole", H, dtype), lambda p: 4 * p.BH * p.HP)
+    plan = _plan(B, T, D, H, lengths, dtype, config or family_config("peephole", H, dtype, device_arch(xproj.device)),
+                 lambda p: 4 * p.BH * p.HP)
     y = _alloc((B, T, D, H), dtype, dev)
     hbuf = _alloc((2, D, B, H), f32, dev)
     hbuf[0] = 0.0 if h0 is None else h0

@@ -1,6 +1,7 @@
-"""Ahead-of-time compilation of the LSTM family's kernels (GRU, peephole LSTM, LSTMP) for sm_90
-without a GPU, through `python -m kernels.aot --kernel ...`: zero register spills (local
-memory and stack) and shared memory within the per-block limit, for the launch each launcher picks."""
+"""Ahead-of-time compilation of the LSTM family's kernels (GRU, peephole LSTM, LSTMP) for sm_80 and
+sm_90 without a GPU, through `python -m kernels.aot --kernel ...`: zero register spills (ptxas
+spill stores / loads and stack frame) and shared memory within the per-block limit, for the launch
+each launcher picks on that arch (kernels.gru.family_config)."""
 import json
 import os
 import subprocess
@@ -22,24 +23,29 @@ def _aot(*args: str) -> list[dict]:
 def _assert_fits(rows: list[dict]) -> None:
     assert rows
     for r in rows:
-        where = f"{r['kernel']} {r['arch']} H={r['H']} {r['dtype']}"
-        assert r["spills"] == 0, f"{where}: {r['spills']} bytes of spills/stack ({r['registers']} registers)"
+        where = f"{r['kernel']} {r['arch']} H={r['H']} {r['dtype']} block_k={r['block_k']} warps={r['warps']}"
+        assert (r["spills"], r["spill_loads"], r["stack"]) == (0, 0, 0), (
+            f"{where}: {r['spills']} bytes of spill stores, {r['stack']} bytes of stack ({r['registers']} registers)")
         assert r["shared"] <= r["shared_limit"], f"{where}: {r['shared']} bytes of shared memory"
 
 
-def test_aot_lstmp_bwd_h320_bf16_sm90_fits():
-    """The two-phase LSTMP backward (the family's largest kernel), several hidden blocks: barrier compiled in."""
-    rows = _aot("--kernel", "lstmp_bwd", "--hidden", "320", "--arch", "90", "--dtype", "bf16")
-    assert [(r["kernel"], r["arch"], r["H"], r["dtype"]) for r in rows] == [("lstmp_bwd", "sm_90", 320, "bf16")]
-    assert rows[0]["hblocks"] > 1
+def test_aot_lstmp_bwd_h320_bf16_fits_sm80_and_sm90():
+    """The two-phase LSTMP backward (the family's largest kernel), several hidden blocks: barrier compiled
+    in. Its sm_90 launch (block_k 32, 4 warps) spills 8 bytes on sm_80: there the launcher picks (64, 4)."""
+    rows = _aot("--kernel", "lstmp_bwd", "--hidden", "320", "--arch", "80", "90", "--dtype", "bf16")
+    assert [(r["kernel"], r["arch"], r["H"], r["dtype"]) for r in rows] == [
+        ("lstmp_bwd", "sm_80", 320, "bf16"), ("lstmp_bwd", "sm_90", 320, "bf16")]
+    assert all(r["hblocks"] > 1 for r in rows)
+    assert [(r["block_k"], r["warps"]) for r in rows] == [(64, 4), (32, 4)]
     _assert_fits(rows)
 
 
 @pytest.mark.slow
-def test_aot_every_family_configuration_fits_sm90():
-    """H in 256 320 512 1024 x fp32 bf16 fp16 x the six kernels, sm_90 (LSTMP: P = H / 2)."""
-    rows = _aot("--kernel", *FAMILY, "--hidden", "256", "320", "512", "1024", "--arch", "90")
+@pytest.mark.parametrize("arch", ["80", "90"], ids=lambda a: f"sm_{a}")
+def test_aot_every_family_configuration_fits(arch):
+    """H in 256 320 512 1024 x fp32 bf16 fp16 x the six kernels (LSTMP: P = H / 2)."""
+    rows = _aot("--kernel", *FAMILY, "--hidden", "256", "320", "512", "1024", "--arch", arch)
     assert len(rows) == 6 * 4 * 3
-    assert {(r["kernel"], r["H"], r["dtype"]) for r in rows} == {
-        (k, H, dt) for k in FAMILY for H in (256, 320, 512, 1024) for dt in ("fp32", "bf16", "fp16")}
+    assert {(r["kernel"], r["arch"], r["H"], r["dtype"]) for r in rows} == {
+        (k, f"sm_{arch}", H, dt) for k in FAMILY for H in (256, 320, 512, 1024) for dt in ("fp32", "bf16", "fp16")}
     _assert_fits(rows)
