@@ -136,7 +136,8 @@ def compile_config(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2,
     precision = "tf32x3" if exact_fp32 and dtype == torch.float32 else lstm.dot_precision(dtype)
     resident = lstm.weights_resident(BH, HP, dtype, precision)
     constexprs = dict(H=H, HP=HP, D=D, BH=BH, BB=cfg.block_b, BK=min(cfg.block_k, HP), REVERSE=False,
-                      SYNC=n_hb > 1, RESIDENT=resident, DOT_PRECISION=precision, INTERPRET=False)
+                      SYNC=n_hb > 1, RESIDENT=resident, DOT_PRECISION=precision, INTERPRET=False,
+                      PEEPHOLE=False, peep_ptr=None)  # the launcher passes None: compiled out
     if name == "fwd":
         constexprs["SAVE"] = True
     sig = _signature(name, dtype)

@@ -42,6 +42,8 @@ def _plan(name: str, H: int, dtype: torch.dtype, D: int, arch: int, block_k: int
         plan = gru._plan(B, T, D, H, lengths, dtype, config, lambda p: gates * p.BH * p.HP)
         constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=False,
                           RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=False)
+        if family == "peephole":  # kernels.lstm's kernels with the peepholes compiled in
+            constexprs["PEEPHOLE"] = True
     if name.endswith("fwd"):
         constexprs["SAVE"] = True
     constexprs["SYNC"] = plan.n_hb > 1

@@ -15,6 +15,14 @@ Backward (one step, carried dh, dc; `pre` = gradient before the activation):
     dc_{t-1} = dc_t ⊙ f              dh_{t-1} = [di df dg do] @ W_hh     (= d xproj_t @ W_hh)
     dW_hh = Σ_t d xproj_tᵀ · h_{t-1}   (one matmul after the loop, in the launcher)
 
+PEEPHOLE (constexpr; kernels.peephole, Gers & Schmidhuber): per-unit diagonal peephole weights
+peep [D, 3, H] = (p_i, p_f, p_o); gates i and f see c_{t-1}, gate o sees c_t:
+    i = σ(gates_i + p_i ⊙ c_{t-1})   f = σ(gates_f + p_f ⊙ c_{t-1})   o = σ(gates_o + p_o ⊙ c_t)
+    dc_t += do ⊙ p_o                 dc_{t-1} += di ⊙ p_i + df ⊙ p_f
+    dp_i = Σ di ⊙ c_{t-1}, dp_f = Σ df ⊙ c_{t-1}, dp_o = Σ do ⊙ c_t   (in kernels.peephole, from saved c)
+The peepholes are per unit: a program loads only its BH slice of them, the cell update stays
+local. With PEEPHOLE False those branches are compiled out (the launcher passes peep_ptr = None).
+
 Dimensions: B batch, T time, D directions (d = 0 forward, d = 1 reverse), H hidden units,
 G = 4H gate columns; BB rows of the batch per program, BH hidden units per program,
 HP = H padded to a power of two (the dot's K).
@@ -106,6 +114,15 @@ def _w_chunk(ws, w_ptr, g: tl.constexpr, kc: tl.constexpr, cols, cmask, H: tl.co
 
 
 @triton.jit
+def _load_peep(peep_ptr, d, cols, cmask, H: tl.constexpr):
+    """This program's slice of the peepholes peep[d] [3, H] as p_i, p_f, p_o, each [1, BH] fp32."""
+    pi = tl.load(peep_ptr + (d * 3 + 0) * H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
+    pf = tl.load(peep_ptr + (d * 3 + 1) * H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
+    po = tl.load(peep_ptr + (d * 3 + 2) * H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
+    return pi, pf, po
+
+
+@triton.jit
 def _dot_operand(x, w_ptr, INTERPRET: tl.constexpr):
     if INTERPRET:
         x = x.to(tl.float32)
@@ -116,7 +133,7 @@ def _dot_operand(x, w_ptr, INTERPRET: tl.constexpr):
 
 @triton.jit(do_not_specialize=["B", "T", "s_begin", "n_steps"])
 def _lstm_fwd_kernel(
-    xproj_ptr, w_ptr, y_ptr,            # [B,T,D,4H], [D,4H,H], [B,T,D,H]
+    xproj_ptr, w_ptr, peep_ptr, y_ptr,  # [B,T,D,4H], [D,4H,H], [D,3,H] (PEEPHOLE), [B,T,D,H]
     hbuf_ptr, cstate_ptr,               # [2,D,B,H] fp32 (h ping-pong), [D,B,H] fp32 (c)
     hn_ptr, cn_ptr,                     # [D,B,H] fp32
     gsave_ptr, csave_ptr,               # [B,T,D,4H] activated gates, [B,T,D,H] fp32 c_t
@@ -124,7 +141,7 @@ def _lstm_fwd_kernel(
     B, T, s_begin, n_steps,
     H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
     BK: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr, SAVE: tl.constexpr,
-    RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr,
+    RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr, PEEPHOLE: tl.constexpr,
 ):
     d = tl.program_id(0)
     hb = tl.program_id(1)
@@ -147,6 +164,8 @@ def _lstm_fwd_kernel(
     ws = ()
     if RESIDENT:
         ws = _load_w_chunks(wd, cols, cmask, H, HP, BK, True, INTERPRET)
+    if PEEPHOLE:
+        pi, pf, po = _load_peep(peep_ptr, d, cols, cmask, H)   # [1, BH] each
 
     state = (d * B + rows[:, None]) * H + cols[None, :]   # offsets in [D,B,H]  [BB, BH]
     c = tl.load(cstate_ptr + state, mask=m_own, other=0.0)
@@ -186,11 +205,16 @@ def _lstm_fwd_kernel(
                         input_precision=DOT_PRECISION)
             xo = tl.dot(hk, _w_chunk(ws, wd, 3, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xo,
                         input_precision=DOT_PRECISION)
+        if PEEPHOLE:  # i and f see c_{t-1}
+            xi = xi + pi * c
+            xf = xf + pf * c
         gi = tl.sigmoid(xi)
         gf = tl.sigmoid(xf)
         gg = _tanh(xg)
-        go = tl.sigmoid(xo)
         c_new = gf * c + gi * gg
+        if PEEPHOLE:  # o sees c_t
+            xo = xo + po * c_new
+        go = tl.sigmoid(xo)
         h_new = go * _tanh(c_new)
         c = tl.where(a2, c_new, c)
         h = tl.where(a2, h_new, h)
@@ -218,14 +242,15 @@ def _lstm_fwd_kernel(
 
 @triton.jit(do_not_specialize=["B", "T", "k_begin", "n_steps"])
 def _lstm_bwd_kernel(
-    dy_ptr, w_ptr, gsave_ptr, csave_ptr, c0_ptr,   # [B,T,D,H], [D,4H,H], saved, [D,B,H] fp32
+    dy_ptr, w_ptr, peep_ptr,                       # [B,T,D,H], [D,4H,H], [D,3,H] (PEEPHOLE)
+    gsave_ptr, csave_ptr, c0_ptr,                  # saved activated gates and c_t, [D,B,H] fp32 c_0
     dx_ptr, gbuf_ptr,                              # [B,T,D,4H] fp32 d xproj, [2,D,B,4H] fp32
     dh_ptr, dc_ptr,                                # [D,B,H] fp32: dh_n, dc_n in; dh_0, dc_0 out
     len_ptr, tile_len_ptr, count_ptr,
     B, T, k_begin, n_steps,
     H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
     BK: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr,
-    RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr,
+    RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr, PEEPHOLE: tl.constexpr,
 ):
     d = tl.program_id(0)
     hb = tl.program_id(1)
@@ -248,6 +273,8 @@ def _lstm_bwd_kernel(
     ws = ()
     if RESIDENT:
         ws = _load_w_chunks(wd, cols, cmask, H, HP, BK, False, INTERPRET)
+    if PEEPHOLE:
+        pi, pf, po = _load_peep(peep_ptr, d, cols, cmask, H)   # [1, BH] each
 
     state = (d * B + rows[:, None]) * H + cols[None, :]
     dh = tl.load(dh_ptr + state, mask=m_own, other=0.0)
@@ -301,11 +328,16 @@ def _lstm_bwd_kernel(
             dh_t = dh + dy
             tc = _tanh(c_t)
             dc_t = dc + dh_t * go * (1.0 - tc * tc)
+            if PEEPHOLE:  # o saw c_t: dc_t += do ⊙ p_o (the compiler shares do with p_o below)
+                dc_t = dc_t + tl.where(a2, dh_t * tc * go * (1.0 - go), 0.0) * po
             p_i = tl.where(a2, dc_t * gg * gi * (1.0 - gi), 0.0)
             p_f = tl.where(a2, dc_t * c_prev * gf * (1.0 - gf), 0.0)
             p_g = tl.where(a2, dc_t * gi * (1.0 - gg * gg), 0.0)
             p_o = tl.where(a2, dh_t * tc * go * (1.0 - go), 0.0)
-            dc = tl.where(a2, dc_t * gf, dc)
+            dc_prev = dc_t * gf
+            if PEEPHOLE:  # i and f saw c_{t-1}
+                dc_prev = dc_prev + p_i * pi + p_f * pf
+            dc = tl.where(a2, dc_prev, dc)
 
             xrow = dx_ptr + base * (4 * H)  # inactive rows write their zeros at time s
             tl.store(xrow[:, None] + 0 * H + cols[None, :], p_i, mask=m_own)
@@ -455,7 +487,7 @@ class _Plan:
         self.dot_precision = dot_precision(dtype)
         self.resident = weights_resident(self.BH, self.HP, dtype, self.dot_precision)
         self.num_warps = config.num_warps
-        self.bwd_BK, self.bwd_num_warps = self.BK, self.num_warps  # the backward kernel's (see _forward)
+        self.bwd_BK, self.bwd_num_warps = self.BK, self.num_warps  # the backward kernel's (see _lstm_plan)
         self.n_hb = triton.cdiv(H, self.BH)
         self.n_bt = triton.cdiv(B, self.BB)
         self.grid = (D, self.n_hb, self.n_bt)
@@ -503,7 +535,7 @@ class _Plan:
         self.last_mode = mode
 
 
-def _forward(xproj, w_hh, lengths, h0, c0, reverse: bool, save: bool, config: LaunchConfig | None):
+def _lstm_plan(xproj, lengths, config: LaunchConfig | None) -> _Plan:
     B, T, D, G = xproj.shape
     H = G // 4
     dev, dtype = xproj.device, xproj.dtype
@@ -511,6 +543,14 @@ def _forward(xproj, w_hh, lengths, h0, c0, reverse: bool, save: bool, config: La
     if config is None:  # the backward kernel may take its own block_k / warps (SPILL_FIXES)
         bwd = default_config(H, dtype, device_arch(dev), "bwd")
         plan.bwd_BK, plan.bwd_num_warps = min(bwd.block_k, plan.HP), bwd.num_warps
+    return plan
+
+
+def _forward(xproj, w_hh, peep, lengths, h0, c0, reverse: bool, save: bool, plan: _Plan):
+    """peep [D, 3, H]: the peephole LSTM (PEEPHOLE, kernels.peephole); None: the LSTM."""
+    B, T, D, G = xproj.shape
+    H = G // 4
+    dev, dtype = xproj.device, xproj.dtype
     f32 = torch.float32
 
     y = _alloc((B, T, D, H), dtype, dev)
@@ -525,15 +565,16 @@ def _forward(xproj, w_hh, lengths, h0, c0, reverse: bool, save: bool, config: La
     else:
         gsave, csave = y, hn  # never touched (SAVE=False)
     counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
-    args = [xproj, w_hh, y, hbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len, counters, B, T]
+    args = [xproj, w_hh, peep, y, hbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len, counters, B, T]
     constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse, SAVE=save,
-                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET)
+                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET,
+                      PEEPHOLE=peep is not None)
     plan.launch(_lstm_fwd_kernel, args, counters, constexprs, plan.max_len)
     saved = (gsave, csave) if save else None
     return y, hn.to(dtype), cn.to(dtype), saved, plan
 
 
-def _backward(dy, dhn, dcn, w_hh, c0, saved, plan: _Plan, reverse: bool):
+def _backward(dy, dhn, dcn, w_hh, peep, c0, saved, plan: _Plan, reverse: bool):
     B, T, D, H = plan.B, plan.T, plan.D, plan.H
     dev = w_hh.device
     f32 = torch.float32
@@ -545,9 +586,10 @@ def _backward(dy, dhn, dcn, w_hh, c0, saved, plan: _Plan, reverse: bool):
     c_first = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).contiguous()
     dy = torch.zeros(B, T, D, H, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
     counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
-    args = [dy, w_hh, gsave, csave, c_first, dx, gbuf, dh, dc, plan.lengths, plan.tile_len, counters, B, T]
+    args = [dy, w_hh, peep, gsave, csave, c_first, dx, gbuf, dh, dc, plan.lengths, plan.tile_len, counters, B, T]
     constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.bwd_BK, REVERSE=reverse,
-                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET)
+                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET,
+                      PEEPHOLE=peep is not None)
     plan.launch(_lstm_bwd_kernel, args, counters, constexprs, plan.max_len + 1, plan.bwd_num_warps)
     return dx, dh, dc
 
@@ -572,7 +614,8 @@ class LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xproj, w_hh, lengths, h0, c0, reverse, config):
         save = any(ctx.needs_input_grad[i] for i in (0, 1, 3, 4))
-        y, hn, cn, saved, plan = _forward(xproj, w_hh, lengths, h0, c0, reverse, save, config)
+        plan = _lstm_plan(xproj, lengths, config)
+        y, hn, cn, saved, plan = _forward(xproj, w_hh, None, lengths, h0, c0, reverse, save, plan)
         ctx.plan, ctx.reverse = plan, reverse
         if save:
             ctx.save_for_backward(w_hh, h0, c0, y, *saved)
@@ -582,7 +625,7 @@ class LSTMRecurrence(torch.autograd.Function):
     def backward(ctx, dy, dhn, dcn):
         w_hh, h0, c0, y, gsave, csave = ctx.saved_tensors
         plan = ctx.plan
-        dx, dh0, dc0 = _backward(dy, dhn, dcn, w_hh, c0, (gsave, csave), plan, ctx.reverse)
+        dx, dh0, dc0 = _backward(dy, dhn, dcn, w_hh, None, c0, (gsave, csave), plan, ctx.reverse)
         d_xproj = dx.to(w_hh.dtype) if ctx.needs_input_grad[0] else None
         d_w = None
         if ctx.needs_input_grad[1]:

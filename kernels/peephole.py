@@ -16,291 +16,43 @@ Backward (one step, carried dh, dc; `pre` = gradient before the activation):
     dW_hh = Σ_t [di df dg do]ᵀ · h_{t-1};  dp_i = Σ di ⊙ c_{t-1}, dp_f = Σ df ⊙ c_{t-1}, dp_o = Σ do ⊙ c_t
     (matmul and reductions over batch and time after the loop, in the launcher, from saved c)
 
-Dimensions as `kernels.lstm`: B batch, T time, D directions, H hidden units, G = 4H gate columns,
-BB batch rows and BH hidden units per program, HP = H padded to a power of two. Same grid, weight
-residency, barrier, step mode and launch plan as `kernels.lstm` (imported from there); the
-peepholes are per unit, so a program loads only its BH slice of them and the cell update stays local.
+The recurrence runs through `kernels.lstm`'s kernels with PEEPHOLE = True (see its header: grid,
+weight residency, barrier, step mode and launch plan are the LSTM's; the peepholes are per unit, so
+a program loads only its BH slice of them). This module keeps the peephole launch configuration
+(kernels.gru.family_config("peephole", ...): its own block_k / num_warps per H, dtype and arch, the
+same for forward and backward), the autograd Function and the gradient of the peepholes.
 """
 from __future__ import annotations
 
 import torch
-import triton
-import triton.language as tl
 
 from kernels.gru import _plan, device_arch, family_config, valid_steps
-from kernels.lstm import (INTERPRET, LaunchConfig, _alloc, _dot_operand, _grid_barrier, _load_w_chunks, _Plan,
-                          _previous_h, _tanh, _w_chunk)
+from kernels.lstm import LaunchConfig, _backward, _forward, _lstm_bwd_kernel, _lstm_fwd_kernel, _Plan, _previous_h
 from kernels.reference import check_peephole_inputs
 
 
-@triton.jit(do_not_specialize=["B", "T", "s_begin", "n_steps"])
-def _peephole_fwd_kernel(
-    xproj_ptr, w_ptr, peep_ptr, y_ptr,  # [B,T,D,4H], [D,4H,H], [D,3,H], [B,T,D,H]
-    hbuf_ptr, cstate_ptr,               # [2,D,B,H] fp32 (h ping-pong), [D,B,H] fp32 (c)
-    hn_ptr, cn_ptr,                     # [D,B,H] fp32
-    gsave_ptr, csave_ptr,               # [B,T,D,4H] activated gates, [B,T,D,H] fp32 c_t
-    len_ptr, tile_len_ptr, count_ptr,   # [B] int32, [n_btiles] int32, [D, n_btiles] int32
-    B, T, s_begin, n_steps,
-    H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
-    BK: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr, SAVE: tl.constexpr,
-    RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr,
-):
-    d = tl.program_id(0)
-    hb = tl.program_id(1)
-    bt = tl.program_id(2)
-    n_hb = tl.num_programs(1)
-    n_bt = tl.num_programs(2)
-    backward = (d == 1) | REVERSE
-
-    rows = bt * BB + tl.arange(0, BB)
-    rmask = rows < B
-    rows64 = rows.to(tl.int64)
-    cols = hb * BH + tl.arange(0, BH)
-    cmask = cols < H
-    m_own = rmask[:, None] & cmask[None, :]
-    length = tl.load(len_ptr + rows, mask=rmask, other=0)
-    tile_len = tl.load(tile_len_ptr + bt)
-
-    wd = w_ptr + d * (4 * H * H)
-    ws = ()
-    if RESIDENT:
-        ws = _load_w_chunks(wd, cols, cmask, H, HP, BK, True, INTERPRET)
-    pi = tl.load(peep_ptr + (d * 3 + 0) * H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
-    pf = tl.load(peep_ptr + (d * 3 + 1) * H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
-    po = tl.load(peep_ptr + (d * 3 + 2) * H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
-
-    state = (d * B + rows[:, None]) * H + cols[None, :]
-    c = tl.load(cstate_ptr + state, mask=m_own, other=0.0)
-    s0 = tl.minimum(s_begin, tile_len)
-    h = tl.load(hbuf_ptr + (s0 % 2) * (D * B * H) + state, mask=m_own, other=0.0)
-
-    if s_begin == 0:
-        for t in range(tile_len, T):
-            yz = y_ptr + ((rows64 * T + t) * D + d) * H
-            tl.store(yz[:, None] + cols[None, :], tl.zeros([BB, BH], dtype=tl.float32), mask=m_own)
-
-    s_end = tl.minimum(s_begin + n_steps, tile_len)
-    for s in range(s_begin, s_end):
-        active = (s < length) & rmask
-        a2 = active[:, None]
-        t = tl.where(backward, length - 1 - s, s)
-        t = tl.where(active, t, s)
-        base = (rows64 * T + t) * D + d
-        xrow = xproj_ptr + base * (4 * H)
-        m_x = a2 & cmask[None, :]
-
-        hrow = hbuf_ptr + (s % 2) * (D * B * H) + (d * B + rows) * H
-        xi = tl.load(xrow[:, None] + 0 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
-        xf = tl.load(xrow[:, None] + 1 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
-        xg = tl.load(xrow[:, None] + 2 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
-        xo = tl.load(xrow[:, None] + 3 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
-        for kc in tl.static_range(HP // BK):
-            kk = kc * BK + tl.arange(0, BK)
-            hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
-                         cache_modifier=".cg")
-            hk = _dot_operand(hk, w_ptr, INTERPRET)
-            xi = tl.dot(hk, _w_chunk(ws, wd, 0, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xi,
-                        input_precision=DOT_PRECISION)
-            xf = tl.dot(hk, _w_chunk(ws, wd, 1, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xf,
-                        input_precision=DOT_PRECISION)
-            xg = tl.dot(hk, _w_chunk(ws, wd, 2, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xg,
-                        input_precision=DOT_PRECISION)
-            xo = tl.dot(hk, _w_chunk(ws, wd, 3, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xo,
-                        input_precision=DOT_PRECISION)
-        gi = tl.sigmoid(xi + pi * c)
-        gf = tl.sigmoid(xf + pf * c)
-        gg = _tanh(xg)
-        c_new = gf * c + gi * gg
-        go = tl.sigmoid(xo + po * c_new)
-        h_new = go * _tanh(c_new)
-        c = tl.where(a2, c_new, c)
-        h = tl.where(a2, h_new, h)
-
-        yrow = y_ptr + base * H
-        tl.store(yrow[:, None] + cols[None, :], tl.where(a2, h_new, 0.0), mask=m_own)
-        if SAVE:
-            grow = gsave_ptr + base * (4 * H)
-            tl.store(grow[:, None] + 0 * H + cols[None, :], gi, mask=m_x)
-            tl.store(grow[:, None] + 1 * H + cols[None, :], gf, mask=m_x)
-            tl.store(grow[:, None] + 2 * H + cols[None, :], gg, mask=m_x)
-            tl.store(grow[:, None] + 3 * H + cols[None, :], go, mask=m_x)
-            crow = csave_ptr + base * H
-            tl.store(crow[:, None] + cols[None, :], c_new, mask=m_x)
-        tl.store(hbuf_ptr + ((s + 1) % 2) * (D * B * H) + state, h, mask=m_own)
-        if SYNC:
-            _grid_barrier(count_ptr + d * n_bt + bt, (s - s_begin + 1) * n_hb)
-        else:
-            tl.debug_barrier()
-
-    tl.store(cstate_ptr + state, c, mask=m_own)
-    tl.store(hn_ptr + state, h, mask=m_own)
-    tl.store(cn_ptr + state, c, mask=m_own)
-
-
-@triton.jit(do_not_specialize=["B", "T", "k_begin", "n_steps"])
-def _peephole_bwd_kernel(
-    dy_ptr, w_ptr, peep_ptr, gsave_ptr, csave_ptr, c0_ptr,  # [B,T,D,H], [D,4H,H], [D,3,H], saved, [D,B,H] fp32
-    dx_ptr, gbuf_ptr,                                       # [B,T,D,4H] fp32 d xproj, [2,D,B,4H] fp32
-    dh_ptr, dc_ptr,                                         # [D,B,H] fp32: dh_n, dc_n in; dh_0, dc_0 out
-    len_ptr, tile_len_ptr, count_ptr,
-    B, T, k_begin, n_steps,
-    H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
-    BK: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr,
-    RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr,
-):
-    d = tl.program_id(0)
-    hb = tl.program_id(1)
-    bt = tl.program_id(2)
-    n_hb = tl.num_programs(1)
-    n_bt = tl.num_programs(2)
-    backward = (d == 1) | REVERSE
-
-    rows = bt * BB + tl.arange(0, BB)
-    rmask = rows < B
-    rows64 = rows.to(tl.int64)
-    cols = hb * BH + tl.arange(0, BH)
-    cmask = cols < H
-    m_own = rmask[:, None] & cmask[None, :]
-    length = tl.load(len_ptr + rows, mask=rmask, other=0)
-    tile_len = tl.load(tile_len_ptr + bt)
-
-    wd = w_ptr + d * (4 * H * H)
-    ws = ()
-    if RESIDENT:
-        ws = _load_w_chunks(wd, cols, cmask, H, HP, BK, False, INTERPRET)
-    pi = tl.load(peep_ptr + (d * 3 + 0) * H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
-    pf = tl.load(peep_ptr + (d * 3 + 1) * H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
-    po = tl.load(peep_ptr + (d * 3 + 2) * H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
-
-    state = (d * B + rows[:, None]) * H + cols[None, :]
-    dh = tl.load(dh_ptr + state, mask=m_own, other=0.0)
-    dc = tl.load(dc_ptr + state, mask=m_own, other=0.0)
-    c_first = tl.load(c0_ptr + state, mask=m_own, other=0.0)
-
-    if k_begin == 0:
-        for t in range(tile_len, T):
-            xz = dx_ptr + ((rows64 * T + t) * D + d) * (4 * H)
-            zero = tl.zeros([BB, BH], dtype=tl.float32)
-            for gate in tl.static_range(4):
-                tl.store(xz[:, None] + gate * H + cols[None, :], zero, mask=m_own)
-
-    # iteration k consumes the gate gradients of step s + 1 into dh, then produces step
-    # s = tile_len - 1 - k; the last iteration (s = -1) only consumes.
-    k_end = tl.minimum(k_begin + n_steps, tile_len + 1)
-    for k in range(k_begin, k_end):
-        s = tile_len - 1 - k
-        if k > 0:
-            sp = s + 1
-            grow = gbuf_ptr + (sp % 2) * (D * B * 4 * H) + (d * B + rows) * (4 * H)
-            acc = tl.zeros([BB, BH], dtype=tl.float32)
-            for g in tl.static_range(4):
-                for kc in tl.static_range(HP // BK):
-                    kk = kc * BK + tl.arange(0, BK)
-                    pk = tl.load(grow[:, None] + g * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
-                                 other=0.0, cache_modifier=".cg")
-                    pk = _dot_operand(pk, w_ptr, INTERPRET)
-                    w = _w_chunk(ws, wd, g, kc, cols, cmask, H, HP, BK, False, RESIDENT, INTERPRET)
-                    acc = tl.dot(pk, w, acc, input_precision=DOT_PRECISION)
-            dh = tl.where(((sp < length) & rmask)[:, None], acc, dh)
-        if s >= 0:
-            active = (s < length) & rmask
-            a2 = active[:, None]
-            m_x = a2 & cmask[None, :]
-            t = tl.where(backward, length - 1 - s, s)
-            t = tl.where(active, t, s)
-            t_prev = tl.where(backward, t + 1, t - 1)
-            base = (rows64 * T + t) * D + d
-            base_prev = (rows64 * T + t_prev) * D + d
-            grow = gsave_ptr + base * (4 * H)
-            gi = tl.load(grow[:, None] + 0 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
-            gf = tl.load(grow[:, None] + 1 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
-            gg = tl.load(grow[:, None] + 2 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
-            go = tl.load(grow[:, None] + 3 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
-            c_t = tl.load(csave_ptr + base[:, None] * H + cols[None, :], mask=m_x, other=0.0)
-            c_prev = tl.load(csave_ptr + base_prev[:, None] * H + cols[None, :], mask=m_x & (s > 0), other=0.0)
-            c_prev = tl.where(s > 0, c_prev, c_first)
-            dy = tl.load(dy_ptr + base[:, None] * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
-
-            dh_t = dh + dy
-            tc = _tanh(c_t)
-            p_o = tl.where(a2, dh_t * tc * go * (1.0 - go), 0.0)
-            dc_t = dc + dh_t * go * (1.0 - tc * tc) + p_o * po
-            p_i = tl.where(a2, dc_t * gg * gi * (1.0 - gi), 0.0)
-            p_f = tl.where(a2, dc_t * c_prev * gf * (1.0 - gf), 0.0)
-            p_g = tl.where(a2, dc_t * gi * (1.0 - gg * gg), 0.0)
-            dc = tl.where(a2, dc_t * gf + p_i * pi + p_f * pf, dc)
-
-            xrow = dx_ptr + base * (4 * H)
-            tl.store(xrow[:, None] + 0 * H + cols[None, :], p_i, mask=m_own)
-            tl.store(xrow[:, None] + 1 * H + cols[None, :], p_f, mask=m_own)
-            tl.store(xrow[:, None] + 2 * H + cols[None, :], p_g, mask=m_own)
-            tl.store(xrow[:, None] + 3 * H + cols[None, :], p_o, mask=m_own)
-            gown = gbuf_ptr + (s % 2) * (D * B * 4 * H) + (d * B + rows[:, None]) * (4 * H) + cols[None, :]
-            tl.store(gown + 0 * H, p_i, mask=m_own)
-            tl.store(gown + 1 * H, p_f, mask=m_own)
-            tl.store(gown + 2 * H, p_g, mask=m_own)
-            tl.store(gown + 3 * H, p_o, mask=m_own)
-            if SYNC:
-                _grid_barrier(count_ptr + d * n_bt + bt, (k - k_begin + 1) * n_hb)
-            else:
-                tl.debug_barrier()
-
-    tl.store(dh_ptr + state, dh, mask=m_own)
-    tl.store(dc_ptr + state, dc, mask=m_own)
+# kernels.lstm's kernels, launched with PEEPHOLE=True (kernels.aot_family compiles them under these names)
+_peephole_fwd_kernel, _peephole_bwd_kernel = _lstm_fwd_kernel, _lstm_bwd_kernel
 
 
 # --------------------------------------------------------------------------------------
 # launcher
 
-def _forward(xproj, w_hh, peep, lengths, h0, c0, reverse: bool, save: bool, config):
+def _plan_peephole(xproj, lengths, config: LaunchConfig | None) -> _Plan:
+    """kernels.lstm's plan with the peephole family's launch config (forward and backward alike)."""
     B, T, D, G = xproj.shape
     H = G // 4
-    dev, dtype = xproj.device, xproj.dtype
-    f32 = torch.float32
-    plan = _plan(B, T, D, H, lengths, dtype, config or family_config("peephole", H, dtype, device_arch(xproj.device)),
+    dtype = xproj.dtype
+    return _plan(B, T, D, H, lengths, dtype, config or family_config("peephole", H, dtype, device_arch(xproj.device)),
                  lambda p: 4 * p.BH * p.HP)
-    y = _alloc((B, T, D, H), dtype, dev)
-    hbuf = _alloc((2, D, B, H), f32, dev)
-    hbuf[0] = 0.0 if h0 is None else h0
-    cstate = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).clone()
-    hn = _alloc((D, B, H), f32, dev)
-    cn = _alloc((D, B, H), f32, dev)
-    if save:
-        gsave = _alloc((B, T, D, G), dtype, dev, fill_nan=False)
-        csave = _alloc((B, T, D, H), f32, dev, fill_nan=False)
-    else:
-        gsave, csave = y, hn  # never touched (SAVE=False)
-    counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
-    args = [xproj, w_hh, peep, y, hbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len, counters, B, T]
-    constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse, SAVE=save,
-                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET)
-    plan.launch(_peephole_fwd_kernel, args, counters, constexprs, plan.max_len)
-    return y, hn.to(dtype), cn.to(dtype), ((gsave, csave) if save else None), plan
-
-
-def _backward(dy, dhn, dcn, w_hh, peep, c0, saved, plan: _Plan, reverse: bool):
-    B, T, D, H = plan.B, plan.T, plan.D, plan.H
-    dev, f32 = w_hh.device, torch.float32
-    gsave, csave = saved
-    dx = _alloc((B, T, D, 4 * H), f32, dev)
-    gbuf = _alloc((2, D, B, 4 * H), f32, dev)
-    dh = torch.zeros(D, B, H, dtype=f32, device=dev) if dhn is None else dhn.to(f32).clone()
-    dc = torch.zeros(D, B, H, dtype=f32, device=dev) if dcn is None else dcn.to(f32).clone()
-    c_first = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).contiguous()
-    dy = torch.zeros(B, T, D, H, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
-    counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
-    args = [dy, w_hh, peep, gsave, csave, c_first, dx, gbuf, dh, dc, plan.lengths, plan.tile_len, counters, B, T]
-    constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse,
-                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET)
-    plan.launch(_peephole_bwd_kernel, args, counters, constexprs, plan.max_len + 1)
-    return dx, dh, dc
 
 
 class PeepholeLSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xproj, w_hh, peep, lengths, h0, c0, reverse, config):
         save = any(ctx.needs_input_grad[i] for i in (0, 1, 2, 4, 5))
-        y, hn, cn, saved, plan = _forward(xproj, w_hh, peep, lengths, h0, c0, reverse, save, config)
+        plan = _plan_peephole(xproj, lengths, config)
+        y, hn, cn, saved, plan = _forward(xproj, w_hh, peep, lengths, h0, c0, reverse, save, plan)
         ctx.plan, ctx.reverse = plan, reverse
         if save:
             ctx.save_for_backward(w_hh, peep, h0, c0, y, *saved)
