@@ -32,7 +32,7 @@ import triton
 import triton.language as tl
 
 from kernels.lstm import (INTERPRET, RESIDENT_BYTES, LaunchConfig, _alloc, _dot_operand, _grid_barrier, _Plan,
-                          _previous_h, _tanh, default_config, device_arch)
+                          _kernel_inputs, _previous_h, _tanh, default_config, device_arch)
 from kernels.reference import check_gru_inputs
 
 
@@ -425,15 +425,7 @@ def gru_recurrence(
     Differentiable in xproj, w_hh, b_hn, h0. dtypes float32, bfloat16, float16 (fp32 state).
     """
     check_gru_inputs(xproj, w_hh, b_hn, lengths, h0, reverse)
-    if xproj.dtype not in (torch.float32, torch.bfloat16, torch.float16):
-        raise ValueError(f"xproj dtype must be float32, bfloat16 or float16, got {xproj.dtype}")
-    if w_hh.dtype != xproj.dtype or b_hn.dtype != xproj.dtype:
-        raise ValueError(f"w_hh ({w_hh.dtype}) and b_hn ({b_hn.dtype}) must have xproj's dtype {xproj.dtype}")
-    B, T = xproj.shape[:2]
-    if lengths is None:
-        lengths = torch.full((B,), T, dtype=torch.int32, device=xproj.device)
-    lengths = lengths.to(device=xproj.device, dtype=torch.int32).contiguous()
-    h0 = h0.contiguous() if h0 is not None else None
+    lengths, (h0,) = _kernel_inputs(xproj, lengths, {"w_hh": w_hh, "b_hn": b_hn}, h0)
     return GRURecurrence.apply(xproj.contiguous(), w_hh.contiguous(), b_hn.contiguous(), lengths, h0,
                                bool(reverse), config)
 

@@ -636,6 +636,23 @@ class LSTMRecurrence(torch.autograd.Function):
         return d_xproj, d_w, None, d_h0, d_c0, None, None
 
 
+def _kernel_inputs(xproj: torch.Tensor, lengths: torch.Tensor | None, weights: dict[str, torch.Tensor],
+                   *states: torch.Tensor | None) -> tuple[torch.Tensor, list]:
+    """The dtype contract of every recurrence in this package (xproj and each named weight in one of
+    float32, bfloat16, float16); -> lengths int32 [B] on xproj's device, the states contiguous."""
+    if xproj.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        raise ValueError(f"xproj dtype must be float32, bfloat16 or float16, got {xproj.dtype}")
+    for name, w in weights.items():
+        if w.dtype != xproj.dtype:
+            raise ValueError(f"{name} dtype {w.dtype} differs from xproj dtype {xproj.dtype}: "
+                             f"{', '.join(weights)} must have xproj's dtype")
+    B, T = xproj.shape[:2]
+    if lengths is None:
+        lengths = torch.full((B,), T, dtype=torch.int32, device=xproj.device)
+    lengths = lengths.to(device=xproj.device, dtype=torch.int32).contiguous()
+    return lengths, [s.contiguous() if s is not None else None for s in states]
+
+
 def lstm_recurrence(
     xproj: torch.Tensor,
     w_hh: torch.Tensor,
@@ -659,14 +676,5 @@ def lstm_recurrence(
     config (keyword): override the launch geometry (tests, benchmarks).
     """
     check_inputs(xproj, w_hh, lengths, h0, c0, reverse)
-    if xproj.dtype not in (torch.float32, torch.bfloat16, torch.float16):
-        raise ValueError(f"xproj dtype must be float32, bfloat16 or float16, got {xproj.dtype}")
-    if w_hh.dtype != xproj.dtype:
-        raise ValueError(f"w_hh dtype {w_hh.dtype} differs from xproj dtype {xproj.dtype}")
-    B, T = xproj.shape[:2]
-    if lengths is None:
-        lengths = torch.full((B,), T, dtype=torch.int32, device=xproj.device)
-    lengths = lengths.to(device=xproj.device, dtype=torch.int32).contiguous()
-    h0 = h0.contiguous() if h0 is not None else None
-    c0 = c0.contiguous() if c0 is not None else None
+    lengths, (h0, c0) = _kernel_inputs(xproj, lengths, {"w_hh": w_hh}, h0, c0)
     return LSTMRecurrence.apply(xproj.contiguous(), w_hh.contiguous(), lengths, h0, c0, bool(reverse), config)

@@ -39,7 +39,7 @@ import triton.language as tl
 
 from kernels.gru import _w_pick, _w_tiles, device_arch, family_config, valid_steps
 from kernels.lstm import (INTERPRET, RESIDENT_BYTES, LaunchConfig, _alloc, _dot_operand, _grid_barrier, _Plan,
-                          _previous_h, _tanh, padded_hidden)
+                          _kernel_inputs, _previous_h, _tanh, padded_hidden)
 from kernels.reference import check_lstmp_inputs
 
 
@@ -414,15 +414,6 @@ def lstmp_recurrence(
     Differentiable in xproj, w_hh, w_hr, h0, c0. dtypes float32, bfloat16, float16 (fp32 state).
     """
     check_lstmp_inputs(xproj, w_hh, w_hr, lengths, h0, c0, reverse)
-    if xproj.dtype not in (torch.float32, torch.bfloat16, torch.float16):
-        raise ValueError(f"xproj dtype must be float32, bfloat16 or float16, got {xproj.dtype}")
-    if w_hh.dtype != xproj.dtype or w_hr.dtype != xproj.dtype:
-        raise ValueError(f"w_hh ({w_hh.dtype}) and w_hr ({w_hr.dtype}) must have xproj's dtype {xproj.dtype}")
-    B, T = xproj.shape[:2]
-    if lengths is None:
-        lengths = torch.full((B,), T, dtype=torch.int32, device=xproj.device)
-    lengths = lengths.to(device=xproj.device, dtype=torch.int32).contiguous()
-    h0 = h0.contiguous() if h0 is not None else None
-    c0 = c0.contiguous() if c0 is not None else None
+    lengths, (h0, c0) = _kernel_inputs(xproj, lengths, {"w_hh": w_hh, "w_hr": w_hr}, h0, c0)
     return LSTMPRecurrence.apply(xproj.contiguous(), w_hh.contiguous(), w_hr.contiguous(), lengths, h0, c0,
                                  bool(reverse), config)

@@ -27,7 +27,8 @@ from __future__ import annotations
 import torch
 
 from kernels.gru import _plan, device_arch, family_config, valid_steps
-from kernels.lstm import LaunchConfig, _backward, _forward, _lstm_bwd_kernel, _lstm_fwd_kernel, _Plan, _previous_h
+from kernels.lstm import (LaunchConfig, _backward, _forward, _kernel_inputs, _lstm_bwd_kernel, _lstm_fwd_kernel, _Plan,
+                          _previous_h)
 from kernels.reference import check_peephole_inputs
 
 
@@ -103,15 +104,6 @@ def peephole_lstm_recurrence(
     Differentiable in xproj, w_hh, peep, h0, c0. dtypes float32, bfloat16, float16 (fp32 state).
     """
     check_peephole_inputs(xproj, w_hh, peep, lengths, h0, c0, reverse)
-    if xproj.dtype not in (torch.float32, torch.bfloat16, torch.float16):
-        raise ValueError(f"xproj dtype must be float32, bfloat16 or float16, got {xproj.dtype}")
-    if w_hh.dtype != xproj.dtype or peep.dtype != xproj.dtype:
-        raise ValueError(f"w_hh ({w_hh.dtype}) and peep ({peep.dtype}) must have xproj's dtype {xproj.dtype}")
-    B, T = xproj.shape[:2]
-    if lengths is None:
-        lengths = torch.full((B,), T, dtype=torch.int32, device=xproj.device)
-    lengths = lengths.to(device=xproj.device, dtype=torch.int32).contiguous()
-    h0 = h0.contiguous() if h0 is not None else None
-    c0 = c0.contiguous() if c0 is not None else None
+    lengths, (h0, c0) = _kernel_inputs(xproj, lengths, {"w_hh": w_hh, "peep": peep}, h0, c0)
     return PeepholeLSTMRecurrence.apply(xproj.contiguous(), w_hh.contiguous(), peep.contiguous(), lengths, h0, c0,
                                         bool(reverse), config)
