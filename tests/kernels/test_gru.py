@@ -9,6 +9,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import kernels.lstm as klstm
 from kernels import LaunchConfig, gru_recurrence, gru_recurrence_reference
+from kernel_checks import assert_matches_reference
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: (3e-5, 1e-4), torch.float16: (1e-2, 1e-2), torch.bfloat16: (6e-2, 5e-2)}
@@ -47,19 +48,7 @@ def _check(B, T, D, H, lengths, dtype, config, reverse=False, state=True, use=("
 
     out, grads = run(gru_recurrence, dtype, config=config)
     ref, gref = run(gru_recurrence_reference, torch.float64)
-    atol, rtol = TOL[dtype]
-    for name in out:
-        a, b = out[name], ref[name]
-        assert a.dtype == dtype and a.shape == b.shape, name
-        assert not a.isnan().any(), f"{name} has unwritten (NaN) elements"
-        torch.testing.assert_close(a.double().cpu(), b.cpu(), atol=atol, rtol=rtol, msg=lambda m: f"{name}: {m}")
-    assert grads.keys() == gref.keys()
-    for name in grads:
-        a, b = grads[name], gref[name]
-        assert not a.isnan().any(), f"d_{name} has unwritten (NaN) elements"
-        scale = max(1.0, b.abs().max().item())
-        torch.testing.assert_close(a.double().cpu(), b.cpu(), atol=atol * scale, rtol=rtol,
-                                   msg=lambda m: f"d_{name}: {m}")
+    assert_matches_reference(out, ref, grads, gref, dtype, *TOL[dtype])
 
 
 CASES = [
