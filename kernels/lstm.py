@@ -50,6 +50,7 @@ import torch
 import triton
 import triton.language as tl
 
+from kernels import testing
 from kernels.reference import check_inputs
 
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
@@ -503,11 +504,16 @@ class _Plan:
         """persistent when the hidden blocks can meet at a grid barrier, else step."""
         if self.n_hb == 1:
             return "persistent"  # programs are independent: no barrier, any grid size works
+        harness = testing.active() if INTERPRET else None  # kernels.testing.concurrent_programs()
         if self.requested != "auto":
-            if self.requested == "persistent" and INTERPRET:
+            if self.requested == "persistent" and INTERPRET and harness is None:
                 raise ValueError("persistent mode with several hidden blocks cannot run under the "
-                                 "interpreter (programs run one after another: the barrier never opens)")
+                                 "interpreter (programs run one after another: the barrier never opens) "
+                                 "outside kernels.testing.concurrent_programs()")
             return self.requested
+        if harness is not None:
+            n_programs = self.grid[0] * self.grid[1] * self.grid[2]
+            return "persistent" if harness.capacity is None or n_programs <= harness.capacity else "step"
         if INTERPRET or self.device.type != "cuda":
             return "step"
         key = (kernel.fn.__name__ if hasattr(kernel, "fn") else str(kernel), num_warps, self.device,
