@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -64,25 +66,55 @@ def remove_stale_tmp(folder: str | Path) -> list[Path]:
     return removed
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint that holds pickled objects other than tensors and plain data (it could run code)."""
+
+
+def _training_state_globals() -> list:
+    """The only non-plain types `last.pt` holds: numpy's RNG state (an ndarray of uint32)."""
+    import numpy as np
+
+    return [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+def _unsafe_global(err: Exception) -> str | None:
+    """The `module.name` the weights-only unpickler refused, from its message (None: not that error)."""
+    m = re.search(r"GLOBAL ([\w.]+)", str(err))
+    return m.group(1) if m and isinstance(err, pickle.UnpicklingError) else None
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", *,
+                    training_state: bool = False) -> dict:
+    """Read a checkpoint with `torch.load(weights_only=True)`: tensors, plain containers, strings and
+    numbers only, so a crafted file cannot run code. `training_state=True` (only for resuming from a
+    run's own `last.pt`) also allows numpy's RNG state. Raises `UnsafeCheckpointError` naming the
+    file and the refused type, `CheckpointError` for a missing or unreadable file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    allowed = _training_state_globals() if training_state else []
     try:
-        # our checkpoints hold tokenizer bytes, configs and RNG states, not only tensors
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        with torch.serialization.safe_globals(allowed):
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many kinds (pickle, zip, EOF) for a bad file
+        bad = _unsafe_global(e)
+        if bad is not None:
+            raise UnsafeCheckpointError(
+                f"checkpoint {path} holds a pickled {bad} object, not only tensors and plain data; "
+                f"refusing to load it (it could run code). Re-save it from a trusted copy with plain "
+                f"entries only") from None
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise CheckpointError(f"checkpoint {path} is not a model checkpoint (no 'model' entry)")
     return ckpt
 
 
-def average_checkpoints(paths: list[str | Path]) -> dict:
-    """Element-wise mean of the models in `paths`; the other entries come from the last file."""
+def average_checkpoints(paths: list[str | Path], training_state: bool = False) -> dict:
+    """Element-wise mean of the models in `paths`; the other entries come from the last file.
+    training_state: some of `paths` are the run's own `last.pt` (see `load_checkpoint`)."""
     if not paths:
         raise CheckpointError("average_checkpoints needs at least one checkpoint")
-    ckpts = [load_checkpoint(p) for p in paths]
+    ckpts = [load_checkpoint(p, training_state=training_state) for p in paths]
     avg = {}
     for name, last in ckpts[-1]["model"].items():
         if last.is_floating_point():

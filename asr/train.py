@@ -223,7 +223,7 @@ def train(cfg: DictConfig) -> dict:
     features_cfg = json.loads((fdir / "features.json").read_text())
     cmvn = torch.load(fdir / "cmvn.pt", map_location="cpu")
     cmvn = {"mean": cmvn["mean"].float(), "std": cmvn["std"].float()}
-    state = load_checkpoint(last_path) if tc.resume and last_path.exists() else None
+    state = load_checkpoint(last_path, training_state=True) if tc.resume and last_path.exists() else None
     if state is not None:
         tokenizer = tokenizer_from_dict(state["tokenizer"])
     else:
@@ -419,7 +419,7 @@ def train(cfg: DictConfig) -> dict:
         # stopped mid-epoch (time budget): the final model is the newest of the averaged ones
         to_avg = (epoch_ckpts + [str(last_path)] * (sampler.batch_idx > 0))[-tc.avg_last:] if tc.avg_last else []
         if len(to_avg) > 1:
-            avg = average_checkpoints(to_avg)
+            avg = average_checkpoints(to_avg, training_state=True)  # to_avg may hold our own last.pt
             save_checkpoint(avg, exp_dir / "avg.pt")
             r = evaluate(CTCModel.from_checkpoint(avg, device), dev_set, tokenizer, tc.max_frames, device, tc.amp,
                          tc.valid_max_utts)

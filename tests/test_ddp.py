@@ -40,7 +40,7 @@ def test_two_gloo_ranks_hold_identical_parameters(synthetic_store, tmp_path):
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert r0["world_size"] == r1["world_size"] == 2 and r0["step"] == r1["step"] == 3
     assert r0["param_digest"] == r1["param_digest"]
-    last = load_checkpoint(tmp_path / "exp" / "last.pt")  # written by rank 0 only
+    last = load_checkpoint(tmp_path / "exp" / "last.pt", training_state=True)  # written by rank 0 only
     assert last["step"] == 3
     from asr.model import CTCModel
     assert param_digest(CTCModel.from_checkpoint(last)) == r0["param_digest"]

@@ -45,7 +45,7 @@ def test_train_writes_checkpoints_logs_and_plot(synthetic_store, tmp_path):
 
 
 def _params(path):
-    return load_checkpoint(path)["model"]
+    return load_checkpoint(path, training_state=True)["model"]
 
 
 @pytest.mark.parametrize("k", [2, 5], ids=["kill-mid-epoch-1", "kill-in-epoch-2"])
@@ -114,7 +114,7 @@ def test_resume_after_kill_9(synthetic_store, tmp_path):
     last = tmp_path / "killed" / "last.pt"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if last.exists() and load_checkpoint(last)["step"] >= 3:
+        if last.exists() and load_checkpoint(last, training_state=True)["step"] >= 3:
             os.kill(proc.pid, signal.SIGKILL)
             break
         time.sleep(0.05)

@@ -55,7 +55,7 @@ def test_nan_and_inf_batches_are_skipped_and_counted(synthetic_store, tmp_path, 
     # each bad utterance is in one batch per epoch (unless both share one): 2 epochs
     assert metrics["bad_batches"] == len(skipped) and metrics["bad_batches"] in (2, 4)
     assert any("utt0005" in s for s in skipped) and any("utt0017" in s for s in skipped)
-    last = load_checkpoint(tmp_path / "exp" / "last.pt")
+    last = load_checkpoint(tmp_path / "exp" / "last.pt", training_state=True)
     assert all(torch.isfinite(p).all() for p in last["model"].values())
     # not trained on: AdamW took exactly one step per good batch
     adam_steps = {int(s["step"]) for s in last["optimizer"]["state"].values()}
@@ -91,7 +91,7 @@ def test_disk_full_at_checkpoint_time_keeps_the_previous_checkpoint(synthetic_st
     monkeypatch.setattr(checkpoint.torch, "save", save)
     with pytest.raises(CheckpointError, match=r"last.pt.*No space left on device.*previous .*kept"):
         train(train_cfg(synthetic_store, tmp_path, "train.save_every_steps=1", "train.max_steps=5"))
-    assert load_checkpoint(tmp_path / "last.pt")["step"] == 2
+    assert load_checkpoint(tmp_path / "last.pt", training_state=True)["step"] == 2
     assert [p.name for p in tmp_path.glob(".*tmp*")] == []
 
 
@@ -116,7 +116,7 @@ def test_real_full_disk_through_the_recipe(synthetic_store, tmp_path):
         assert out.returncode == 1
         line = one_clear_line(out.stderr)
         assert line.startswith("error: ") and "No space left on device" in line, line
-        assert load_checkpoint(disk / "last.pt")["step"] >= 1
+        assert load_checkpoint(disk / "last.pt", training_state=True)["step"] >= 1
     finally:
         subprocess.run(["umount", str(disk)], check=False)
 
@@ -169,7 +169,7 @@ def test_kill_9_at_random_moments_then_rerun_equals_an_uninterrupted_run(tiny_st
                               env=subprocess_env())
     assert straight.returncode == 0, straight.stderr
     duration = time.time() - t0
-    total = load_checkpoint(tmp_path / "straight" / "last.pt")["step"]
+    total = load_checkpoint(tmp_path / "straight" / "last.pt", training_state=True)["step"]
 
     rng = random.Random(8)
     targets = sorted(rng.sample(range(1, total), 4)) + [total]
@@ -179,7 +179,7 @@ def test_kill_9_at_random_moments_then_rerun_equals_an_uninterrupted_run(tiny_st
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 300
         while proc.poll() is None and time.time() < deadline:
-            if last.exists() and load_checkpoint(last)["step"] >= target:  # readable whenever it exists
+            if last.exists() and load_checkpoint(last, training_state=True)["step"] >= target:  # readable whenever it exists
                 time.sleep(rng.uniform(0.0, 0.4))
                 break
             time.sleep(0.02)
@@ -188,7 +188,7 @@ def test_kill_9_at_random_moments_then_rerun_equals_an_uninterrupted_run(tiny_st
             continue
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        steps_at_kill.append(load_checkpoint(last)["step"])
+        steps_at_kill.append(load_checkpoint(last, training_state=True)["step"])
         _checkpoints_readable(killed_dir)
     # the same command once more: it completes (or, had it completed above, has nothing left to do)
     done = subprocess.run([*args, f"exp_dir={killed_dir}"], cwd=ROOT, capture_output=True, text=True,
@@ -199,7 +199,7 @@ def test_kill_9_at_random_moments_then_rerun_equals_an_uninterrupted_run(tiny_st
     print(f"\nkill -9: {kills} kills, {runs} runs (the last one completed); uninterrupted run {duration:.1f} s, "
           f"{total} steps; last.pt step at each kill: {steps_at_kill}")
     assert _checkpoints_readable(killed_dir) >= 3
-    a, b = load_checkpoint(tmp_path / "straight" / "last.pt"), load_checkpoint(last)
+    a, b = load_checkpoint(tmp_path / "straight" / "last.pt", training_state=True), load_checkpoint(last, training_state=True)
     assert a["step"] == b["step"] and a["epoch"] == b["epoch"] == 3
     assert a["model"].keys() == b["model"].keys()
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
