@@ -186,7 +186,7 @@ def import_librispeech(split_dir: str | Path, lowercase: bool = True) -> list[di
 
 
 def import_data(cfg) -> list[dict]:
-    """Hydra entry (conf/import_data.yaml): `format` kaldi|librispeech, `src` -> manifest `out`."""
+    """Hydra entry (conf/import_data.yaml): `format` kaldi|librispeech|lhotse, `src` -> manifest `out`."""
     missing = [k for k in ("format", "src", "out") if OmegaConf.is_missing(cfg, k)]
     if missing:
         raise ManifestError(f"set {' '.join(k + '=...' for k in missing)} (see conf/import_data.yaml)")
@@ -194,8 +194,12 @@ def import_data(cfg) -> list[dict]:
         rows = import_kaldi_dir(cfg.src, lowercase=cfg.lowercase)
     elif cfg.format == "librispeech":
         rows = import_librispeech(cfg.src, lowercase=cfg.lowercase)
+    elif cfg.format == "lhotse":
+        from asr.lhotse_io import import_lhotse  # lhotse is an optional extra
+
+        rows = import_lhotse(cfg.src, supervisions=cfg.get("supervisions"), lowercase=cfg.lowercase)
     else:
-        raise ManifestError(f"format={cfg.format!r} is not one of: kaldi, librispeech")
+        raise ManifestError(f"format={cfg.format!r} is not one of: kaldi, librispeech, lhotse")
     write_manifest(cfg.out, rows)
     hours = sum(r["duration"] for r in rows) / 3600
     speakers = len({r["speaker"] for r in rows})

@@ -1,7 +1,9 @@
-"""Import a Kaldi data dir or a LibriSpeech split folder as a JSONL manifest.
+"""Import a Kaldi data dir, a LibriSpeech split folder or a Lhotse manifest as a JSONL manifest.
 
     python recipes/import_data.py format=kaldi src=/path/to/kaldi/data/train out=data/mycorpus/train.jsonl
     python recipes/import_data.py format=librispeech src=/path/to/LibriSpeech/dev-clean out=data/librispeech/dev.jsonl
+    python recipes/import_data.py format=lhotse src=cuts_train.jsonl.gz out=data/mycorpus/train.jsonl
+    python recipes/import_data.py format=lhotse src=recordings.jsonl.gz supervisions=supervisions.jsonl.gz out=...
 """
 import sys
 
