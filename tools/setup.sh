@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create or reuse the project venv (.venv) and install everything the toolkit needs,
 # Debian packages for the built-in corpus included. Safe to repeat: a stamp file skips
-# the pip step until pyproject.toml changes.
+# the pip step until requirements.lock or pyproject.toml changes; a failed install or smoke
+# check leaves no stamp, so the next run tries again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,11 +22,16 @@ if [ "$need_sys" = 1 ]; then
 fi
 
 PY=${PYTHON:-python3}
+source tools/extras.sh
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
+# The install is locked: requirements.lock pins every package (tools/lock.sh makes it). The stamp
+# holds the hash of the lock, pyproject.toml and the extras: any change reinstalls, none installs nothing.
 stamp=.venv/.installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "[setup] installing Python packages into .venv (first run: ~1-2 min, ~5 GB)"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev,lm]'
-  touch "$stamp"
+want=$(cat requirements.lock pyproject.toml tools/extras.sh | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "[setup] installing Python packages into .venv from requirements.lock (first run: ~1-2 min, ~5 GB)"
+  .venv/bin/python -m pip install -q -c requirements.lock pip
+  .venv/bin/python -m pip install -q -c requirements.lock -e ".[${EXTRAS}]"
+  .venv/bin/python tools/check_install.py
+  echo "$want" > "$stamp"
 fi
