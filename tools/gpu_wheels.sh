@@ -14,9 +14,8 @@ for name in $NEED; do
   [ -n "$pin" ] || { echo "[gpu_wheels] ERROR: $name is not in requirements.lock" >&2; exit 1; }
   "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
-    --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any -d .whl "$pin" \
-  || "$PY" -m pip download -q --no-deps --python-version 3.12 --implementation cp --only-binary=:all: \
-       --platform manylinux_2_24_x86_64 --platform manylinux_2_31_x86_64 --platform manylinux_2_34_x86_64 -d .whl "$pin"
+    --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any -d .whl "$pin" 2>/dev/null \
+  || "$PY" -m pip wheel -q --no-deps -w .whl "$pin"  # an sdist only (antlr4 4.9.3): pure Python, build it here
 done
 ls -1 .whl
 du -sh .whl
