@@ -196,6 +196,41 @@ def plot_curves(csv_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
+def choose_average(paths: list[str], best_cer: float, score) -> tuple[dict | None, list[dict]]:
+    """Average the last k of `paths` (k = 2 .. len) and keep the average only if it helps on dev.
+
+    `score(ckpt) -> {"cer", "wer"}` evaluates a checkpoint dict on dev. Returns (the average with the
+    lowest dev CER below `best_cer`, the best single model's, with "dev_cer"/"dev_wer" added; or None)
+    and one {"k", "dev_cer", "dev_wer"} per average tried.
+    """
+    kept, tried = None, []
+    for k in range(2, len(paths) + 1):
+        avg = average_checkpoints(paths[-k:], training_state=True)  # paths may hold our own last.pt
+        r = score(avg)
+        tried.append({"k": k, "dev_cer": r["cer"], "dev_wer": r["wer"]})
+        log.info("average of the last %d checkpoints: dev CER %.2f %%  WER %.2f %%", k, 100 * r["cer"], 100 * r["wer"])
+        if r["cer"] < (kept["dev_cer"] if kept is not None else best_cer):
+            kept = {**avg, "dev_cer": r["cer"], "dev_wer": r["wer"]}
+    return kept, tried
+
+
+def write_average(paths: list[str], best_cer: float, exp_dir: Path, score) -> dict:
+    """`choose_average`, then write avg.pt if an average helps (else remove a stale one); the decision as a dict."""
+    avg, tried = choose_average(paths, best_cer, score)
+    (exp_dir / "avg.pt").unlink(missing_ok=True)  # a rerun's decision replaces the last one
+    if avg is not None:
+        save_checkpoint(avg, exp_dir / "avg.pt")
+        decision = (f"avg.pt: mean of the last {len(avg['averaged'])} checkpoints, dev CER "
+                    f"{100 * avg['dev_cer']:.2f} % < best single model {100 * best_cer:.2f} %")
+    elif tried:
+        decision = (f"best.pt: no average of the last k = {', '.join(str(t['k']) for t in tried)} checkpoints "
+                    f"beat the best single model's dev CER {100 * best_cer:.2f} %")
+    else:
+        decision = "best.pt: fewer than 2 checkpoints to average"
+    log.info("checkpoint averaging: %s", decision)
+    return {"tried": tried, "decision": decision, "checkpoint": str(exp_dir / ("avg.pt" if avg is not None else "best.pt"))}
+
+
 def train(cfg: DictConfig) -> dict:
     """Train a CTC model as configured; returns the final metrics. Safe to rerun after a kill."""
     tc = cfg.train
@@ -205,8 +240,9 @@ def train(cfg: DictConfig) -> dict:
     for key in ("lr", "grad_clip"):  # grad_clip <= 0 would zero or flip every gradient
         if not isinstance(tc[key], (int, float)) or tc[key] <= 0:
             raise ConfigError(f"train.{key}={tc[key]!r} must be > 0")
-    if not isinstance(tc.warmup_steps, int) or tc.warmup_steps < 0:
-        raise ConfigError(f"train.warmup_steps={tc.warmup_steps!r} must be an integer >= 0")
+    for key in ("warmup_steps", "max_steps", "schedule_steps"):
+        if not isinstance(tc.get(key, 0), int) or tc.get(key, 0) < 0:
+            raise ConfigError(f"train.{key}={tc[key]!r} must be an integer >= 0")
     if not isinstance(tc.min_lr_ratio, (int, float)) or not 0 <= tc.min_lr_ratio <= 1:
         raise ConfigError(f"train.min_lr_ratio={tc.min_lr_ratio!r} must be in [0, 1]")
     rank, world, device = setup_device(tc)
@@ -301,7 +337,8 @@ def train(cfg: DictConfig) -> dict:
         return r
 
     budget_s = tc.max_minutes * 60
-    total_steps = tc.max_epochs * len(sampler.batches(0))  # the schedule's horizon (max_steps only stops)
+    # the schedule's horizon: train.schedule_steps updates, else max_epochs x batches per epoch (max_steps only stops)
+    total_steps = tc.get("schedule_steps") or tc.max_epochs * len(sampler.batches(0))
     stop_reason, dev, loss_ema, bad_in_a_row = "", None, None, 0
     t_start = time.time() - elapsed
     while not stop_reason:
@@ -416,15 +453,11 @@ def train(cfg: DictConfig) -> dict:
                                  "dev_cer": dev["cer"], "dev_wer": dev["wer"]}, exp_dir / "best.pt")
         save_last()
         metrics.update(dev_cer=dev["cer"], dev_wer=dev["wer"], dev_loss=dev["loss"], best_dev_cer=best_cer)
-        # stopped mid-epoch (time budget): the final model is the newest of the averaged ones
+        # stopped mid-epoch (a step budget): the final model is the newest of the averaged ones
         to_avg = (epoch_ckpts + [str(last_path)] * (sampler.batch_idx > 0))[-tc.avg_last:] if tc.avg_last else []
-        if len(to_avg) > 1:
-            avg = average_checkpoints(to_avg, training_state=True)  # to_avg may hold our own last.pt
-            save_checkpoint(avg, exp_dir / "avg.pt")
-            r = evaluate(CTCModel.from_checkpoint(avg, device), dev_set, tokenizer, tc.max_frames, device, tc.amp,
-                         tc.valid_max_utts)
-            metrics.update(avg_dev_cer=r["cer"], avg_dev_wer=r["wer"])
-            log.info("avg of %d checkpoints: dev CER %.2f %%  WER %.2f %%", len(to_avg), 100 * r["cer"], 100 * r["wer"])
+        metrics["averaging"] = write_average(to_avg, best_cer, exp_dir, lambda ckpt: evaluate(
+            CTCModel.from_checkpoint(ckpt, device), dev_set, tokenizer, tc.max_frames, device, tc.amp, tc.valid_max_utts))
+        metrics["checkpoint"] = metrics["averaging"]["checkpoint"]
         writer.close()
         if tc.plot and csv_path.exists():
             plot_curves(csv_path, exp_dir / "curves.png")

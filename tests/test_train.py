@@ -29,8 +29,12 @@ def test_train_writes_checkpoints_logs_and_plot(synthetic_store, tmp_path):
     metrics = train(make_cfg(synthetic_store, tmp_path, "train.max_epochs=3", "train.plot=true"))
     assert metrics["epoch"] == 3 and metrics["stop_reason"] == "max_epochs=3"
     assert 0 <= metrics["dev_cer"] <= 1 and metrics["utt_per_s"] > 0
-    for name in ("last.pt", "best.pt", "avg.pt", "log.csv", "curves.png", "metrics.json", "config.yaml"):
+    for name in ("last.pt", "best.pt", "log.csv", "curves.png", "metrics.json", "config.yaml"):
         assert (tmp_path / name).is_file(), name
+    # avg.pt only when the average of the last 2 epochs beats the best single model on dev
+    [tried] = metrics["averaging"]["tried"]
+    assert tried["k"] == 2 and (tmp_path / "avg.pt").is_file() == (tried["dev_cer"] < metrics["best_dev_cer"])
+    assert metrics["checkpoint"] == str(tmp_path / ("avg.pt" if (tmp_path / "avg.pt").is_file() else "best.pt"))
     assert sorted(p.name for p in tmp_path.glob("epoch-*.pt")) == ["epoch-2.pt", "epoch-3.pt"]  # avg_last=2
     assert any((tmp_path / "tb").iterdir())
     best = load_checkpoint(tmp_path / "best.pt")
@@ -61,6 +65,49 @@ def test_resume_equals_straight_run(synthetic_store, tmp_path, k):
     assert straight["param_digest"] == resumed["param_digest"]
 
 
+def test_two_runs_give_bit_identical_weights(synthetic_store, tmp_path):
+    common = ["model.dropout=0.2", "train.spec_augment.enabled=true", "train.max_steps=6", "train.schedule_steps=6"]
+    a = train(make_cfg(synthetic_store, tmp_path / "a", *common))
+    b = train(make_cfg(synthetic_store, tmp_path / "b", *common))
+    assert a["param_digest"] == b["param_digest"] and a["dev_cer"] == b["dev_cer"]
+    pa, pb = _params(tmp_path / "a" / "best.pt"), _params(tmp_path / "b" / "best.pt")
+    assert all(torch.equal(pa[name], pb[name]) for name in pa)
+
+
+def test_fixed_update_budget_stops_at_n_and_decays_over_it(synthetic_store, tmp_path):
+    n = 7  # fewer than one epoch's batches x max_epochs: the budget is what stops training
+    cfg = make_cfg(synthetic_store, tmp_path, f"train.max_steps={n}", f"train.schedule_steps={n}",
+                   "train.max_epochs=50", "train.min_lr_ratio=0.1")
+    metrics = train(cfg)
+    assert metrics["step"] == n and metrics["stop_reason"] == f"max_steps={n}"
+    with open(tmp_path / "log.csv", newline="") as f:
+        lrs = [float(r["lr"]) for r in csv.DictReader(f) if r["lr"]]
+    assert len(lrs) == n  # log_every_steps=1
+    assert lrs[-1] == pytest.approx(lr_at(cfg.train, n - 1, (n - 1) / n), rel=1e-3)
+    assert lrs[-1] < 0.2 * cfg.train.lr  # the cosine has (nearly) reached lr * min_lr_ratio at the budget
+    assert train(cfg)["step"] == n  # a rerun trains no further
+
+
+def _tiny_ckpt(path, w: float):
+    from asr.checkpoint import save_checkpoint
+
+    return str(save_checkpoint({"model": {"w": torch.tensor([w])}, "step": 1}, path))
+
+
+def test_averaging_kept_only_when_it_beats_the_best_model_on_dev(tmp_path):
+    from asr.train import choose_average
+
+    paths = [_tiny_ckpt(tmp_path / f"e{i}.pt", w) for i, w in enumerate([0.9, 0.0, 1.0])]
+    score = lambda ckpt: {"cer": abs(float(ckpt["model"]["w"]) - 0.5), "wer": 0.0}  # noqa: E731
+    # last 2: w = 0.5 (CER 0); last 3: w = 0.633 (CER 0.133)
+    avg, tried = choose_average(paths, best_cer=0.2, score=score)
+    assert [t["k"] for t in tried] == [2, 3] and tried[1]["dev_cer"] == pytest.approx(0.1333, abs=1e-3)
+    assert avg["averaged"] == paths[-2:] and avg["dev_cer"] == 0.0
+    avg, _ = choose_average(paths, best_cer=0.0, score=score)  # no average beats the best single model
+    assert avg is None
+    assert choose_average(paths[:1], best_cer=1.0, score=score) == (None, [])
+
+
 def test_resume_false_starts_over(synthetic_store, tmp_path):
     train(make_cfg(synthetic_store, tmp_path, "train.max_steps=2"))
     again = train(make_cfg(synthetic_store, tmp_path, "train.max_steps=1", "train.resume=false"))
@@ -79,7 +126,8 @@ def test_lr_schedule_warms_up_then_decays():
     ("train.device=tpu", ConfigError, "train.device='tpu'"),
     ("model.backend=cudnn", ConfigError, "model.backend='cudnn'"),
     ("train.max_frames=0", ConfigError, "train.max_frames=0"),
-], ids=["device", "backend", "max-frames"])
+    ("train.schedule_steps=-5", ConfigError, "train.schedule_steps=-5"),
+], ids=["device", "backend", "max-frames", "schedule-steps"])
 def test_bad_config_values_name_the_key(synthetic_store, tmp_path, override, error, match):
     with pytest.raises(error, match=match):
         train(make_cfg(synthetic_store, tmp_path, override))
@@ -97,7 +145,9 @@ def _recipe(*args, **kw):
 
 def test_recipe_prints_config_and_reports_errors_in_one_line(tmp_path):
     out = _recipe("model=eesen", "train=cpu_demo", "--cfg", "job")
-    assert out.returncode == 0 and "hidden_size: 320" in out.stdout and "max_minutes: 20" in out.stdout
+    assert out.returncode == 0 and "hidden_size: 320" in out.stdout and "max_steps: 3000" in out.stdout
+    out = _recipe("train=cpu_long", "--cfg", "job")
+    assert out.returncode == 0 and "schedule_steps: 15000" in out.stdout and "max_minutes: 0" in out.stdout
     out = _recipe(f"features.dir={tmp_path}", f"exp_dir={tmp_path}/exp")
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith(f"error: feature store {tmp_path} has no")
 
