@@ -24,7 +24,7 @@ def run_demo(cfg: DictConfig) -> dict:
     from asr.features import extract_features
     from asr.manifest import read_manifest
     from asr.train import train
-    from asr.transcribe import render, transcribe
+    from asr.transcription import render, transcribe
 
     times: dict[str, float] = {}
     corpus = _stage("corpus", times, prepare_corpus, cfg)

@@ -10,7 +10,7 @@ POST /transcribe      audio as the raw body, or as multipart field `file`
                       -> 200 the `asr.transcribe` result ("path": the upload's base name, for show only)
                       -> 400 (empty, too short, undecodable) | 411 (no Content-Length) | 413 (over the cap)
                          | 415 (not audio), each {"error": "one line"}
-POST /render/{fmt}    a /transcribe result -> text | srt | json (`asr.transcribe.render`): the downloads
+POST /render/{fmt}    a /transcribe result -> text | srt | json (`asr.transcription.render`): the downloads
 
 The upload is written to a fresh file with a random name in the server's own temp dir and
 deleted after decoding: no name or path from the request ever reaches the filesystem. Binds to
@@ -31,7 +31,7 @@ from asr.checkpoint import CheckpointError
 from asr.decode import DecodeError
 from asr.errors import ASRError
 from asr.features import FeatureError
-from asr.transcribe import DECODERS, Transcriber, render
+from asr.transcription import DECODERS, Transcriber, render
 
 PAGES = {"/": ("index.html", "text/html; charset=utf-8"),
          "/recorder.js": ("recorder.js", "text/javascript; charset=utf-8")}

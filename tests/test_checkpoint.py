@@ -68,3 +68,83 @@ def test_remove_stale_tmp_keeps_live_writers(tmp_path):
         f.write_bytes(b"x")
     assert remove_stale_tmp(tmp_path) == [stale]
     assert not stale.exists() and live.exists() and other.exists()
+
+
+# --- checkpoints that cannot run code -------------------------------------------------------------
+class _RunsCode:
+    """What a malicious model file pickles: unpickling it calls os.system."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def crafted(path, marker):
+    """The toolkit's own checkpoint format plus one entry whose unpickling runs a shell command."""
+    from test_decode import tiny_checkpoint
+
+    ckpt = torch.load(tiny_checkpoint(path), weights_only=True)
+    ckpt["extra"] = _RunsCode(marker)
+    torch.save(ckpt, path)
+    return path
+
+
+def test_own_checkpoint_loads_with_weights_only(tmp_path):
+    from test_decode import tiny_checkpoint
+
+    ckpt = load_checkpoint(tiny_checkpoint(tmp_path / "best.pt"))
+    assert set(ckpt) >= {"model", "model_cfg", "tokenizer", "features", "cmvn"}
+
+
+def test_crafted_checkpoint_is_refused_by_load_checkpoint(tmp_path):
+    from asr.checkpoint import UnsafeCheckpointError
+
+    marker = tmp_path / "pwned"
+    path = crafted(tmp_path / "best.pt", marker)
+    with pytest.raises(UnsafeCheckpointError, match=r"best\.pt holds a pickled posix\.system"):
+        load_checkpoint(path)
+    with pytest.raises(UnsafeCheckpointError):  # the training-state allow-list is numpy's RNG only
+        load_checkpoint(path, training_state=True)
+    assert not marker.exists()
+
+
+def test_crafted_checkpoint_is_refused_by_transcribe_api_and_cli(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    import asr
+    from asr.transcription import main
+
+    marker = tmp_path / "pwned"
+    path = crafted(tmp_path / "best.pt", marker)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(16000, np.float32), 16000)
+    with pytest.raises(CheckpointError, match="posix.system"):
+        asr.transcribe(wav, path)
+    assert main([str(path), str(wav)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "best.pt holds a pickled posix.system" in err
+    assert not marker.exists()
+
+
+def test_crafted_checkpoint_is_refused_by_the_decode_recipe(synthetic_store, tmp_path):
+    from test_decode import decode_cfg
+
+    from asr.decode import decode
+
+    marker = tmp_path / "pwned"
+    path = crafted(tmp_path / "best.pt", marker)
+    with pytest.raises(CheckpointError, match="posix.system"):
+        decode(decode_cfg(synthetic_store, path, tmp_path))
+    assert not marker.exists()
+
+
+def test_training_state_loads_numpy_rng_only_when_asked(tmp_path):
+    import numpy as np
+
+    path = save_checkpoint({"model": {}, "rng": {"numpy": np.random.get_state()}}, tmp_path / "last.pt")
+    assert load_checkpoint(path, training_state=True)["rng"]["numpy"][0] == "MT19937"
+    with pytest.raises(CheckpointError, match="last.pt holds a pickled numpy"):
+        load_checkpoint(path)

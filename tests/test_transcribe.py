@@ -13,7 +13,7 @@ from asr.decode import greedy_decode
 from asr.lm import build_lm
 from asr.model import CTCModel
 from asr.tokenizer import CharTokenizer
-from asr.transcribe import Transcriber, main, to_srt, transcribe
+from asr.transcription import Transcriber, main, to_srt, transcribe
 
 TOK = CharTokenizer()
 DIM = 20

@@ -21,7 +21,7 @@ from asr.data import FeatureDataset
 from asr.features import FeatureExtractor, extract_features, load_split
 from asr.manifest import ManifestError, write_manifest
 from asr.tokenizer import CharTokenizer
-from asr.transcribe import main as transcribe_main, transcribe
+from asr.transcription import main as transcribe_main, transcribe
 from asr.validate import ValidateError, main as validate_main, validate
 from reliability.conftest import AUDIO_CASES, SKIPPED, compose, one_clear_line, run_python
 

@@ -27,10 +27,10 @@ MEASURE = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).
 
 
 def transcribe_peak_rss(checkpoint: Path, paths: list[Path], out_dir: Path) -> tuple[int, int, str]:
-    """(peak RSS in MB, exit status, stderr) of `python -m asr.transcribe checkpoint paths... -o out_dir`."""
+    """(peak RSS in MB, exit status, stderr) of `python -m asr.transcription checkpoint paths... -o out_dir`."""
     import sys
 
-    out = run_python("-c", MEASURE, sys.executable, "-m", "asr.transcribe", str(checkpoint), *map(str, paths),
+    out = run_python("-c", MEASURE, sys.executable, "-m", "asr.transcription", str(checkpoint), *map(str, paths),
                      "--output-dir", str(out_dir), "--no-timestamps", timeout=1800, env=subprocess_env())
     peak_mb, rc = map(int, out.stderr.strip().splitlines()[-1].split())
     return peak_mb, rc, out.stderr
