@@ -7,7 +7,7 @@ GET  /                the page (asr/static/index.html): drop or choose a file, o
                       microphone (recorded as WAV in the page); transcript, word timings, the audio
                       with the current word highlighted; downloads TXT / SRT / JSON
 POST /transcribe      audio as the raw body, or as multipart field `file`
-                      -> 200 the `asr.transcribe` result ("path": the upload's base name, for show only)
+                      -> 200 the `asr.transcription.transcribe` result ("path": the upload's base name, for show only)
                       -> 400 (empty, too short, undecodable) | 411 (no Content-Length) | 413 (over the cap)
                          | 415 (not audio), each {"error": "one line"}
 POST /render/{fmt}    a /transcribe result -> text | srt | json (`asr.transcription.render`): the downloads
