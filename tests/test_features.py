@@ -46,6 +46,21 @@ def test_mel_kind_agrees_with_fbank_on_a_tone():
     assert abs(int(mel.mean(0).argmax()) - int(fbank.mean(0).argmax())) <= 1
 
 
+@pytest.mark.parametrize("kind", ["fbank", "mel"])
+def test_vtlp_warp_moves_a_tone_up_the_filterbank(kind):
+    t = torch.arange(16000) / 16000
+    wave = 0.3 * torch.sin(2 * torch.pi * 2000 * t)
+    ext = FeatureExtractor(kind=kind)
+    plain = ext(wave)
+    assert torch.equal(ext(wave, warp=1.0), plain)
+    peaks = []
+    for warp in (0.9, 1.0, 1.15):  # Kaldi's VTLN maps f to f / warp in the middle band
+        feats = ext(wave, warp=warp)
+        assert feats.shape == plain.shape and torch.isfinite(feats).all()
+        peaks.append(int(feats.mean(0).argmax()))
+    assert peaks[0] < peaks[1] < peaks[2]  # the same way for both kinds
+
+
 def test_extractor_config_round_trip():
     ext = FeatureExtractor(kind="mel", num_mel_bins=40, dither=0.1)
     config = ext.to_config()
@@ -117,6 +132,7 @@ def test_shards_round_trip(tmp_path):
     split = load_split(tmp_path, "train")
     assert split["ids"] == ["u00", "u01", "u10", "u11", "u20"]
     assert split["speakers"] == ["spk0", "spk0", "spk1", "spk1", "spk2"]
+    assert split["augment"] == [{}] * 5  # shards from before augmentation records read as originals
     for got, want in zip(split["feats"], [f for s in shards for f in s["feats"]]):
         assert got.dtype == torch.float16 and torch.equal(got, want)
     with pytest.raises(FeatureError, match="dev: no feature shards"):
@@ -234,6 +250,7 @@ def test_speed_perturbation(tmp_path):
     durations = dict(zip(train["ids"], train["durations"]))
     assert durations["train-0-sp0.9"] == pytest.approx(durations["train-0"] / 0.9, rel=1e-3)
     assert load_split(store, "dev")["ids"] == ["dev-0", "dev-1"]  # only train is perturbed
+    assert train["augment"][:3] == [{"speed": 0.9}, {}, {"speed": 1.1}]  # what made each copy
     assert load_cmvn(store).frames == sum(frames.values())
 
 
@@ -314,3 +331,92 @@ def test_extract_tiny_corpus(tiny_corpus, tmp_path):
     cmvn = load_cmvn(tmp_path / "fbank")
     train = torch.cat([f.float() for f in load_split(tmp_path / "fbank", "train")["feats"]])
     assert cmvn.normalize(train).mean(0).abs().max() < 1e-3
+
+
+# --- augmented copies -------------------------------------------------------------------------
+def augment_cfg(cfg, **over):
+    """cfg with conf/augment/default.yaml as cfg.augment, copies 2 and `over` merged in."""
+    base = OmegaConf.load(REPO / "conf" / "augment" / "default.yaml")
+    cfg.augment = OmegaConf.merge(base, {"copies": 2, "reverb": {"pool": 4}}, over)
+    return cfg
+
+
+AUGMENTED = {"noise": {"prob": 0.7, "snr": [5.0, 15.0], "kinds": {"white": 1.0, "pink": 0.0, "brown": 0.0,
+                                                                   "babble": 1.0}, "babble": [2, 3]},
+             "reverb": {"prob": 0.5}, "vtlp": {"prob": 0.5}}
+
+
+def test_extract_augmented_copies_with_records(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus", {"train": 4, "dev": 2}, seconds=0.8)
+    manifests = {"train": str(corpus / "train.jsonl"), "dev": str(corpus / "dev.jsonl")}
+    store = tmp_path / "store"
+    summary = extract_features(augment_cfg(features_cfg(corpus, store, manifests=manifests), **AUGMENTED))
+    train = load_split(store, "train")
+    originals = [f"train-{i}" for i in range(4)]
+    assert train["ids"] == originals + [f"train-{i}-aug{c}" for i in range(4) for c in (1, 2)]
+    assert train["augment"][:4] == [{}] * 4 and all(train["augment"][4:])  # every copy got some effect
+    assert train["texts"][4:6] == ["utterance 0"] * 2 and train["speakers"][6] == "spk1"
+    for record in train["augment"][4:]:
+        assert set(record) <= {"noise", "reverb", "vtlp"}
+        if "noise" in record:
+            assert 5.0 <= record["noise"]["snr"] <= 15.0 and record["noise"]["kind"] in ("white", "babble")
+            assert all(o in originals and o != "x" for o in record["noise"].get("from", []))
+        if "reverb" in record:
+            assert 0.2 <= record["reverb"]["rt60"] <= 0.8
+        if "vtlp" in record:
+            assert 0.9 <= record["vtlp"] <= 1.1
+    stats = summary["splits"]["train"]
+    assert stats["utterances"] == 12 and stats["augmented"] == 8
+    assert stats["effects"] == {e: sum(e in r for r in train["augment"]) for e in ("noise", "reverb", "vtlp")
+                                if any(e in r for r in train["augment"])}
+    meta = json.loads((store / "features.json").read_text())
+    assert meta["extraction"]["augment"]["copies"] == 2 and meta["summary"]["splits"]["train"]["effects"] == stats["effects"]
+    dev = load_split(store, "dev")
+    assert dev["ids"] == ["dev-0", "dev-1"] and dev["augment"] == [{}, {}]  # only train is augmented
+    for i in range(4):  # the copies are the same utterance, changed
+        assert abs(train["feats"][4 + 2 * i].shape[0] - train["feats"][i].shape[0]) <= 1
+        assert not torch.equal(train["feats"][4 + 2 * i], train["feats"][i])
+    assert load_cmvn(store).frames == sum(f.shape[0] for f in train["feats"])
+
+
+def test_augmented_extraction_is_deterministic_across_workers(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus", {"train": 4})
+    manifests = {"train": str(corpus / "train.jsonl")}
+    stores = []
+    for name, workers, seed in (("a", 0, 0), ("b", 2, 0), ("c", 0, 1)):
+        cfg = features_cfg(corpus, tmp_path / name, manifests=manifests, num_workers=workers)
+        extract_features(augment_cfg(cfg, seed=seed, **AUGMENTED))
+        stores.append(load_split(tmp_path / name, "train"))
+    a, b, c = stores
+    assert a["ids"] == b["ids"] and a["augment"] == b["augment"]
+    assert all(torch.equal(x, y) for x, y in zip(a["feats"], b["feats"]))
+    assert a["augment"][4:] != c["augment"][4:]  # another augment.seed, other copies
+
+
+def test_augment_config_is_part_of_the_plan(tmp_path, capsys):
+    corpus = make_corpus(tmp_path / "corpus", {"train": 2})
+    manifests = {"train": str(corpus / "train.jsonl")}
+    cfg = features_cfg(corpus, tmp_path / "store", manifests=manifests)
+    plain = extract_features(cfg)
+    assert "augment" not in json.loads((tmp_path / "store" / "features.json").read_text())["extraction"]
+    augment_cfg(cfg, copies=0)  # copies 0: the same store as no augment group at all
+    assert extract_features(cfg)["cached"]
+    augment_cfg(cfg, copies=1, gain={"prob": 1.0})
+    assert "cached" not in extract_features(cfg)
+    assert extract_features(cfg)["cached"]
+    assert load_split(tmp_path / "store", "train")["ids"] == ["train-0", "train-1", "train-0-aug1", "train-1-aug1"]
+    assert plain["utterances"] == 2
+
+
+def test_extract_bad_augment_config_names_the_key(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus", {"train": 1})
+    cfg = features_cfg(corpus, tmp_path / "store", manifests={"train": str(corpus / "train.jsonl")})
+    with pytest.raises(FeatureError, match=r"augment\.noise\.snr=\[30\.0, 5\.0\]"):
+        extract_features(augment_cfg(cfg, noise={"prob": 1.0, "snr": [30.0, 5.0]}))
+
+
+def test_recipe_composes_the_augment_group():
+    assert compose("extract_features", ["data=tiny"]).augment.copies == 0
+    cfg = compose("extract_features", ["data=tiny", "augment=kaldi", "augment.copies=2"])
+    assert cfg.augment.name == "kaldi" and cfg.augment.copies == 2 and cfg.augment.reverb.method == "shoebox"
+    assert cfg.augment.noise.snr == [5.0, 20.0]  # inherited from conf/augment/default.yaml
