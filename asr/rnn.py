@@ -187,9 +187,9 @@ class LSTMStack(nn.Module):
     def _layer_kernels(self, lstm: nn.Module, x: torch.Tensor, lengths: torch.Tensor, backend: str) -> torch.Tensor:
         """One layer through the kernel seam: the Triton kernels, or (peephole cell, torch backend)
         the plain-PyTorch `kernels.reference` twin."""
-        import kernels  # lazy: Triton is only needed on this path
-        from kernels.reference import peephole_lstm_recurrence_reference
+        from kernels import cells  # lazy: Triton is only needed on this path
 
+        cell = cells.get("lstmp" if self.proj_size else self.cell)
         B, T, _ = x.shape
         D, H = self.num_dirs, self.hidden_size
         sfx = ["", "_reverse"][:D]
@@ -199,23 +199,15 @@ class LSTMStack(nn.Module):
 
         w_ih, b_ih, b_hh, w_hh = stack("weight_ih"), stack("bias_ih"), stack("bias_hh"), stack("weight_hh")
         G = w_ih.shape[1]  # 4H (lstm, peephole) or 3H (gru)
-        if self.cell == "gru":  # b_hr, b_hz fold into xproj; b_hn stays inside the reset gate
-            b_hh_in = torch.cat([b_hh[:, :2 * H], torch.zeros_like(b_hh[:, 2 * H:])], dim=1)
-        else:
-            b_hh_in = b_hh
+        kb = cell.kernel_bias_gates * H  # GRU: b_hr, b_hz fold into xproj; b_hn stays inside the reset gate
+        b_hh_in = torch.cat([b_hh[:, :G - kb], torch.zeros_like(b_hh[:, G - kb:])], dim=1) if kb else b_hh
         # b_ih and b_hh go in by two ops, not as (b_ih + b_hh): that sum's backward hands both biases
         # one shared gradient tensor, which clip_grad_norm_ (in place, per parameter) then scales twice
         xproj = torch.addmm(b_ih.reshape(-1), x.reshape(B * T, -1), w_ih.reshape(D * G, -1).t())
         xproj = xproj.add_(b_hh_in.reshape(-1)).view(B, T, D, G)
         # under autocast xproj comes out bf16: the kernels take the weights in the same dtype
         dt, lengths = xproj.dtype, lengths.to(x.device)
-        if self.cell == "gru":
-            y, _ = kernels.gru_recurrence(xproj, w_hh.to(dt), b_hh[:, 2 * H:].to(dt), lengths)
-        elif self.cell == "peephole":
-            fn = kernels.peephole_lstm_recurrence if backend == "triton" else peephole_lstm_recurrence_reference
-            y, _, _ = fn(xproj, w_hh.to(dt), stack("weight_peep").to(dt), lengths)
-        elif self.proj_size:
-            y, _, _ = kernels.lstmp_recurrence(xproj, w_hh.to(dt), stack("weight_hr").to(dt), lengths)
-        else:
-            y, _, _ = kernels.lstm_recurrence(xproj, w_hh.to(dt), lengths=lengths)  # [B, T, D, H]
+        extra = ([b_hh[:, G - kb:]] if kb else []) + [stack(p) for p in cell.extra_params]
+        fn = cell.fn if backend == "triton" else cell.reference  # torch: only the peephole cell comes here
+        y = fn(xproj, w_hh.to(dt), *[e.to(dt) for e in extra], lengths)[0]  # [B, T, D, H]
         return y.reshape(B, T, -1)

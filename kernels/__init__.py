@@ -1,5 +1,8 @@
-"""Persistent Triton recurrences and their plain-PyTorch twins (see ARCHITECTURE.md, the kernel seam)."""
-from kernels.lstm import LaunchConfig, lstm_recurrence
+"""Persistent Triton recurrences and their plain-PyTorch twins (see ARCHITECTURE.md, the kernel seam).
+The cells are registered in `kernels.cells`; their shared pieces are in `kernels.common`, their
+launch tables in `kernels.configs`."""
+from kernels.configs import LaunchConfig
+from kernels.lstm import lstm_recurrence
 from kernels.reference import lstm_recurrence_reference
 from kernels.gru import gru_recurrence
 from kernels.lstmp import lstmp_recurrence

@@ -1,18 +1,25 @@
-"""Ahead-of-time compile of every kernel configuration the launcher can choose (no GPU needed).
+"""Ahead-of-time compile of every kernel configuration the launchers can choose (no GPU needed).
 
-    python -m kernels.aot                      # table for H in 256 320 512 768 1024, sm_80 + sm_90
-    python -m kernels.aot --hidden 320 --arch 90 --dtype bf16 --json
+    python -m kernels.aot                      # every cell's fwd and bwd, H 256 320 512 768 1024, sm_80 + sm_90
+    python -m kernels.aot --kernel gru_fwd --hidden 320 --arch 90 --dtype bf16 --json
+    python -m kernels.aot --dump DIR           # also write each row's PTX and cubin to DIR
 
-Columns (LSTM and family rows alike; see `resource_usage`): registers per thread; spills = bytes
-of spill stores as `ptxas -v` reports them; stack = the per-thread stack frame (local memory:
-spill slots plus anything else ptxas put there); shared = the compiled kernel's dynamic shared
-memory plus the static one. The tests require spills, spill loads and stack to be 0 and shared to
-fit the arch's per-block limit. Must run without TRITON_INTERPRET=1 (the jit functions are
-interpreter wrappers then): the tests call it in a subprocess.
+Every row is one launch as the cell's launcher would run it: the cell (kernels.cells) builds its
+plan (kernels.common.make_plan with the cell's launch table in kernels.configs) and its kernel's
+constexprs for a B = 16, T = 8 call; the signature follows from the kernel's argument names. Rows:
+kernel ({cell}_{fwd|bwd}) x arch x H x dtype x precision (tf32; fp32 also tf32x3, the exact path
+taken when torch.backends.cudnn.allow_tf32 is off) x sync (True: the persistent kernel with the
+grid barrier; False: the step-mode variant). LSTMP is compiled with P = H // 2.
 
-    python -m kernels.aot --header > benchmarks/aot/lstm.txt
-    python -m kernels.aot --header --kernel gru_fwd gru_bwd peephole_fwd peephole_bwd lstmp_fwd lstmp_bwd \
-        --hidden 256 320 512 1024 > benchmarks/aot/family.txt
+Columns (see `resource_usage`): registers per thread; spills = bytes of spill stores as `ptxas -v`
+reports them; stack = the per-thread stack frame (local memory: spill slots plus anything else
+ptxas put there); shared = the compiled kernel's dynamic shared memory plus the static one. The
+tests require spills, spill loads and stack to be 0 and shared to fit the arch's per-block limit.
+Must run without TRITON_INTERPRET=1 (the jit functions are interpreter wrappers then): the tests
+call it in a subprocess.
+
+    python -m kernels.aot --header --cell lstm > benchmarks/aot/lstm.txt
+    python -m kernels.aot --header --cell peephole gru lstmp --hidden 256 320 512 1024 > benchmarks/aot/family.txt
 """
 from __future__ import annotations
 
@@ -33,18 +40,16 @@ from triton.backends.compiler import GPUTarget
 from triton.backends.nvidia.compiler import sm_arch_from_capability
 from triton.compiler import ASTSource
 
-from kernels import lstm
+from kernels import cells, configs
+from kernels.common import INT_PTRS, Cell, Kernel, Plan
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 TRITON_TYPE = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
-KERNELS = {"fwd": lstm._lstm_fwd_kernel, "bwd": lstm._lstm_bwd_kernel}
-# the rest of the LSTM family (compiled by kernels/aot_family.py); not in the default --kernel list
-FAMILY_KERNELS = ["gru_fwd", "gru_bwd", "peephole_fwd", "peephole_bwd", "lstmp_fwd", "lstmp_bwd"]
+KERNELS = [f"{c}_{k}" for c in cells.CELLS for k in ("fwd", "bwd")]
 # per-block shared memory limits (opt-in maximum) of A100 / H100
 SHARED_LIMIT = {80: 163 * 1024, 90: 227 * 1024}
 
-
-COLUMNS = ["kernel", "arch", "H", "dtype", "precision", "block_h", "block_k", "hblocks", "resident", "warps",
+COLUMNS = ["kernel", "arch", "H", "dtype", "precision", "sync", "block_h", "block_k", "hblocks", "resident", "warps",
            "registers", "spills", "stack", "shared"]
 
 
@@ -98,75 +103,109 @@ def resource_usage(compiled, arch: int) -> dict:
             "stack": stack, "shared": compiled.metadata.shared + usage["SHARED"]}
 
 
-def override(cfg: lstm.LaunchConfig, block_k: int | None, warps: int | None) -> lstm.LaunchConfig:
+def override(cfg: configs.LaunchConfig, block_k: int | None, warps: int | None) -> configs.LaunchConfig:
     return dataclasses.replace(cfg, block_k=block_k or cfg.block_k, num_warps=warps or cfg.num_warps)
 
 
-def _signature(name: str, dtype: torch.dtype) -> dict[str, str]:
-    """Argument types of a kernel: tensors of the input dtype, fp32 buffers, int32 indices."""
-    dt = "*" + TRITON_TYPE[dtype]
-    if name == "fwd":
-        ptrs = {"xproj_ptr": dt, "w_ptr": dt, "y_ptr": dt, "hbuf_ptr": "*fp32", "cstate_ptr": "*fp32",
-                "hn_ptr": "*fp32", "cn_ptr": "*fp32", "gsave_ptr": dt, "csave_ptr": "*fp32"}
-        ints = ["B", "T", "s_begin", "n_steps"]
-    else:
-        ptrs = {"dy_ptr": dt, "w_ptr": dt, "gsave_ptr": dt, "csave_ptr": "*fp32", "c0_ptr": "*fp32",
-                "dx_ptr": "*fp32", "gbuf_ptr": "*fp32", "dh_ptr": "*fp32", "dc_ptr": "*fp32"}
-        ints = ["B", "T", "k_begin", "n_steps"]
-    sig = dict(ptrs)
-    sig.update({"len_ptr": "*i32", "tile_len_ptr": "*i32", "count_ptr": "*i32"})
-    sig.update({k: "i32" for k in ints})
+def launch_plan(cell: Cell, kernel: str, H: int, dtype: torch.dtype, arch: int, D: int = 2, exact_fp32: bool = False,
+                block_k: int | None = None, warps: int | None = None) -> tuple[Plan, dict, int]:
+    """The plan, constexprs (SYNC included, for the persistent kernel) and num_warps the launcher
+    builds for `kernel` ("fwd" | "bwd") of `cell` on sm_<arch> (B = 16, T = 8, full lengths)."""
+    B, T = 16, 8
+    lengths = torch.full((B,), T, dtype=torch.int32)
+    P = H // 2 if cell.projected else 0
+    config = None
+    if block_k or warps:
+        config = override(configs.cell_config(cell.name, H, dtype, arch, kernel), block_k, warps)
+    with torch.backends.cudnn.flags(allow_tf32=not exact_fp32):  # the launcher's dot precision follows it
+        plan = cell.plan(B, T, D, H, lengths, dtype, config, arch, P)
+    spec: Kernel = cell.kernels[kernel]
+    constexprs = dict(spec.constexprs(plan, False), SYNC=plan.n_hb > 1, **dict.fromkeys(spec.none_args))
+    if kernel == "fwd":
+        constexprs["SAVE"] = True
+    return plan, constexprs, plan.bwd_num_warps if spec.backward else plan.num_warps
+
+
+def _signature(fn, constexprs: dict, dtype_ptrs: frozenset, dtype: torch.dtype) -> dict[str, str]:
+    """Argument types in order: pointers in the input dtype, int32 index pointers, fp32 buffers, i32 scalars."""
+    sig = {}
+    for k in fn.arg_names:
+        if k in constexprs:
+            sig[k] = "constexpr"
+        elif k in INT_PTRS:
+            sig[k] = "*i32"
+        elif k.endswith("_ptr"):
+            sig[k] = "*" + TRITON_TYPE[dtype] if k in dtype_ptrs else "*fp32"
+        else:
+            sig[k] = "i32"
     return sig
 
 
-def compile_config(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2, exact_fp32: bool = False,
-                   block_k: int | None = None, warps: int | None = None) -> dict:
-    """Compile one launcher configuration for sm_<arch>; returns its resource usage.
+def compile_row(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2, exact_fp32: bool = False,
+                block_k: int | None = None, warps: int | None = None, sync: bool = True,
+                dump: Path | None = None) -> dict:
+    """Compile one launcher configuration ({cell}_{fwd|bwd}) for sm_<arch>; returns its row.
     exact_fp32: the fp32 path taken when torch.backends.cudnn.allow_tf32 is off (tf32x3).
-    block_k, warps: replace the launcher's choice (to try a configuration before putting it in a table)."""
-    if name in FAMILY_KERNELS:
-        from kernels.aot_family import compile_family  # imports this module
-
-        return compile_family(name, H, dtype, arch, D, exact_fp32, block_k, warps)
-    fn = KERNELS[name]
-    cfg = override(lstm.default_config(H, dtype, arch, name), block_k, warps)
-    HP = lstm.padded_hidden(H)
-    BH = min(cfg.block_h, HP)
-    n_hb = triton.cdiv(H, BH)
-    precision = "tf32x3" if exact_fp32 and dtype == torch.float32 else lstm.dot_precision(dtype)
-    resident = lstm.weights_resident(BH, HP, dtype, precision)
-    constexprs = dict(H=H, HP=HP, D=D, BH=BH, BB=cfg.block_b, BK=min(cfg.block_k, HP), REVERSE=False,
-                      SYNC=n_hb > 1, RESIDENT=resident, DOT_PRECISION=precision, INTERPRET=False,
-                      PEEPHOLE=False, peep_ptr=None)  # the launcher passes None: compiled out
-    if name == "fwd":
-        constexprs["SAVE"] = True
-    sig = _signature(name, dtype)
-    for k in constexprs:
-        sig[k] = "constexpr"
-    sig = {k: sig[k] for k in fn.arg_names}  # in argument order
+    block_k, warps: replace the launcher's choice (to try a configuration before putting it in a table).
+    sync False: the step-mode variant (SYNC=False); dump: write the PTX and cubin there."""
+    cell_name, kernel = name.rsplit("_", 1)
+    cell = cells.get(cell_name)
+    plan, constexprs, num_warps = launch_plan(cell, kernel, H, dtype, arch, D, exact_fp32, block_k, warps)
+    constexprs["SYNC"] = constexprs["SYNC"] and sync
+    spec = cell.kernels[kernel]
+    fn = spec.fn
+    sig = _signature(fn, constexprs, spec.dtype_ptrs, dtype)
     attrs = {(i,): [["tt.divisibility", 16]] for i, k in enumerate(fn.arg_names) if sig[k].startswith("*")}
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs, attrs=attrs)
-    options = {"num_warps": cfg.num_warps, "num_stages": lstm.NUM_STAGES}
+    options = {"num_warps": num_warps, "num_stages": configs.NUM_STAGES}
     compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
-    return {"kernel": name, "arch": f"sm_{arch}", "H": H, "dtype": TRITON_TYPE[dtype], "precision": precision,
-            "block_h": BH, "block_k": min(cfg.block_k, HP), "hblocks": n_hb, "resident": resident,
-            "warps": cfg.num_warps, **resource_usage(compiled, arch), "shared_limit": SHARED_LIMIT[arch]}
+    row = {"kernel": name, "arch": f"sm_{arch}", "H": H, "dtype": TRITON_TYPE[dtype], "precision": plan.dot_precision,
+           "sync": constexprs["SYNC"], "block_h": plan.BH, "block_k": constexprs["BK"], "hblocks": plan.n_hb,
+           "resident": plan.resident, "warps": num_warps, **resource_usage(compiled, arch),
+           "shared_limit": SHARED_LIMIT[arch]}
+    if dump is not None:
+        stem = f"{name}-sm{arch}-H{H}-{row['dtype']}-{row['precision']}-{'sync' if row['sync'] else 'step'}"
+        dump.mkdir(parents=True, exist_ok=True)
+        (dump / f"{stem}.ptx").write_text(compiled.asm["ptx"])
+        (dump / f"{stem}.cubin").write_bytes(compiled.asm["cubin"])
+    return row
+
+
+def rows(args) -> list[tuple]:
+    """(kernel, H, dtype, arch, exact_fp32, sync) for every row the arguments ask for."""
+    out = []
+    for name in args.kernel:
+        for arch in args.arch:
+            for H in args.hidden:
+                for dt in args.dtype:
+                    for precision in args.precision:
+                        if precision == "tf32x3" and dt != "fp32":
+                            continue  # the 16-bit dtypes have one path
+                        for sync in args.sync:
+                            out.append((name, H, DTYPES[dt], arch, precision == "tf32x3", sync == "sync"))
+    return out
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--hidden", type=int, nargs="+", default=list(lstm.AOT_HIDDEN_SIZES))
+    p.add_argument("--cell", nargs="+", choices=list(cells.CELLS), help="every kernel of these cells")
+    p.add_argument("--kernel", nargs="+", default=KERNELS, choices=KERNELS)
+    p.add_argument("--hidden", type=int, nargs="+", default=list(configs.AOT_HIDDEN_SIZES))
     p.add_argument("--arch", type=int, nargs="+", default=[80, 90], choices=[80, 90])
     p.add_argument("--dtype", nargs="+", default=list(DTYPES), choices=list(DTYPES))
-    p.add_argument("--kernel", nargs="+", default=list(KERNELS), choices=list(KERNELS) + FAMILY_KERNELS)
-    p.add_argument("--exact-fp32", action="store_true",
-                   help="fp32 as with torch.backends.cudnn.allow_tf32 = False (tf32x3 instead of tf32)")
+    p.add_argument("--precision", nargs="+", default=["tf32", "tf32x3"], choices=["tf32", "tf32x3"],
+                   help="tf32x3: fp32 as with torch.backends.cudnn.allow_tf32 = False (fp32 rows only)")
+    p.add_argument("--sync", nargs="+", default=["sync", "step"], choices=["sync", "step"],
+                   help="sync: the persistent kernel (grid barrier); step: the step-mode variant")
     p.add_argument("--block-k", type=int, help="compile with this block_k instead of the launcher's")
     p.add_argument("--warps", type=int, help="compile with this num_warps instead of the launcher's")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of the table")
+    p.add_argument("--dump", type=Path, help="write each row's PTX and cubin to this folder")
     p.add_argument("--header", action="store_true",
                    help="first a '#' line with this command line, the Triton version and the date (benchmarks/aot/)")
     args = p.parse_args(argv)
+    if args.cell:
+        args.kernel = [f"{c}_{k}" for c in args.cell for k in ("fwd", "bwd")]
     if os.environ.get("TRITON_INTERPRET", "0") == "1":
         raise SystemExit("kernels.aot: unset TRITON_INTERPRET (the interpreter replaces the jit functions)")
     if args.header:
@@ -175,13 +214,10 @@ def main(argv=None) -> None:
               "bytes, stack = stack frame bytes per thread, shared = bytes per block)")
     if not args.json:
         print(" ".join(f"{c:>9}" for c in COLUMNS))
-    for name in args.kernel:
-        for arch in args.arch:
-            for H in args.hidden:
-                for dt in args.dtype:
-                    row = compile_config(name, H, DTYPES[dt], arch, exact_fp32=args.exact_fp32, block_k=args.block_k,
-                                         warps=args.warps)
-                    print(json.dumps(row) if args.json else " ".join(f"{row[c]!s:>9}" for c in COLUMNS), flush=True)
+    for name, H, dtype, arch, exact, sync in rows(args):
+        row = compile_row(name, H, dtype, arch, exact_fp32=exact, block_k=args.block_k, warps=args.warps, sync=sync,
+                          dump=args.dump)
+        print(json.dumps(row) if args.json else " ".join(f"{row[c]!s:>9}" for c in COLUMNS), flush=True)
 
 
 if __name__ == "__main__":

@@ -242,32 +242,17 @@ class ModuleRunner:
         return dict(zip(self.names, grads))
 
 
-def _triton_recurrence(*args):
-    from kernels import lstm_recurrence
+def _registered(kind: str, cell: str):
+    """The registered cell's public recurrence (kind "fn") or its plain-PyTorch twin ("reference")."""
+    def run(*args):
+        from kernels import cells
 
-    return lstm_recurrence(*args)
-
-
-def _reference_recurrence(*args):
-    from kernels.reference import lstm_recurrence_reference
-
-    return lstm_recurrence_reference(*args)
+        return getattr(cells.get(cell), kind)(*args)
+    return run
 
 
-def _triton_gru_recurrence(*args):
-    from kernels import gru_recurrence
-
-    return gru_recurrence(*args)
-
-
-def _reference_gru_recurrence(*args):
-    from kernels.reference import gru_recurrence_reference
-
-    return gru_recurrence_reference(*args)
-
-
-TRITON = {"lstm": _triton_recurrence, "gru": _triton_gru_recurrence}  # cell -> ChainRunner recurrence
-REFERENCE = {"lstm": _reference_recurrence, "gru": _reference_gru_recurrence}
+TRITON = {c: _registered("fn", c) for c in CELLS}  # cell -> ChainRunner recurrence (kernels.cells)
+REFERENCE = {c: _registered("reference", c) for c in CELLS}
 
 
 def _peephole_as_lstm(xproj, w_hh, lengths):

@@ -19,55 +19,19 @@ Dimensions: B batch, T time, D directions (d = 0 forward, d = 1 reverse), H hidd
 3H gate columns; BB batch rows, BH hidden units per program, HP = H padded to a power of two.
 
 Same design as `kernels.lstm` (grid (D, n_hblocks, n_btiles), the program's W_hh slice on chip,
-h ping-pong buffer + grid barrier, cooperative launch, step-mode fallback, its `_Plan`). The
-tile helpers `_w_tiles` / `_w_pick` below take general strides and gate counts; `kernels.lstmp`
-uses them too.
+h ping-pong buffer + grid barrier, cooperative launch, step-mode fallback), on the shared spine
+of `kernels.common` (plan, barrier, weight tiles) with its launch table in `kernels.configs`.
 """
 from __future__ import annotations
-
-import dataclasses
 
 import torch
 import triton
 import triton.language as tl
 
-from kernels.lstm import (INTERPRET, RESIDENT_BYTES, LaunchConfig, _alloc, _dot_operand, _grid_barrier, _Plan,
-                          _kernel_inputs, _previous_h, _tanh, default_config, device_arch)
-from kernels.reference import check_gru_inputs
-
-
-@triton.jit
-def _w_tile(w_ptr, ks, ns, kmask, nmask, SK: tl.constexpr, SN: tl.constexpr, INTERPRET: tl.constexpr):
-    """[K, N] tile w[k * SK + n * SN] (the B operand of a step's dot)."""
-    w = tl.load(w_ptr + ks[:, None] * SK + ns[None, :] * SN, mask=kmask[:, None] & nmask[None, :], other=0.0)
-    if INTERPRET:
-        w = w.to(tl.float32)  # tl.dot on 16-bit inputs is wrong under the interpreter
-    return w
-
-
-@triton.jit
-def _w_tiles(w_ptr, ns, nmask, NG: tl.constexpr, GS: tl.constexpr, K: tl.constexpr, KP: tl.constexpr,
-             BK: tl.constexpr, SK: tl.constexpr, SN: tl.constexpr, INTERPRET: tl.constexpr):
-    """The program's weight slice as NG gates x (KP // BK) K-chunks of [BK, N] tiles, gate g at w_ptr + g·GS.
-    Loaded once before the time loop (the compiler keeps them in shared memory)."""
-    ws = ()
-    for g in tl.static_range(NG):
-        for kc in tl.static_range(KP // BK):
-            ks = kc * BK + tl.arange(0, BK)
-            ws = ws + (_w_tile(w_ptr + g * GS, ks, ns, ks < K, nmask, SK, SN, INTERPRET),)
-    return ws
-
-
-@triton.jit
-def _w_pick(ws, w_ptr, g: tl.constexpr, kc: tl.constexpr, ns, nmask, GS: tl.constexpr, K: tl.constexpr,
-            KP: tl.constexpr, BK: tl.constexpr, SK: tl.constexpr, SN: tl.constexpr, RESIDENT: tl.constexpr,
-            INTERPRET: tl.constexpr):
-    if RESIDENT:
-        w = ws[g * (KP // BK) + kc]
-    else:  # too big for the chip: stream the tile from L2 every step
-        ks = kc * BK + tl.arange(0, BK)
-        w = _w_tile(w_ptr + g * GS, ks, ns, ks < K, nmask, SK, SN, INTERPRET)
-    return w
+from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, grid_barrier,
+                            kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tiles)
+from kernels.configs import LaunchConfig, family_config, padded_hidden
+from kernels.reference import check_gru_inputs, gru_recurrence_reference
 
 
 @triton.jit(do_not_specialize=["B", "T", "s_begin", "n_steps"])
@@ -101,7 +65,7 @@ def _gru_fwd_kernel(
     wd = w_ptr + d * (3 * H * H)
     ws = ()
     if RESIDENT:
-        ws = _w_tiles(wd, cols, cmask, 3, H * H, H, HP, BK, 1, H, INTERPRET)
+        ws = w_tiles(wd, cols, cmask, 3, H * H, H, HP, BK, 1, H, INTERPRET)
     bhn = tl.load(bhn_ptr + d * H + cols, mask=cmask, other=0.0).to(tl.float32)
 
     state = (d * B + rows[:, None]) * H + cols[None, :]
@@ -131,19 +95,19 @@ def _gru_fwd_kernel(
             kk = kc * BK + tl.arange(0, BK)
             hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
                          cache_modifier=".cg")
-            hk = _dot_operand(hk, w_ptr, INTERPRET)
-            ar = tl.dot(hk, _w_pick(ws, wd, 0, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), ar,
+            hk = dot_operand(hk, w_ptr, INTERPRET)
+            ar = tl.dot(hk, w_pick(ws, wd, 0, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), ar,
                         input_precision=DOT_PRECISION)
-            az = tl.dot(hk, _w_pick(ws, wd, 1, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), az,
+            az = tl.dot(hk, w_pick(ws, wd, 1, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), az,
                         input_precision=DOT_PRECISION)
-            an = tl.dot(hk, _w_pick(ws, wd, 2, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), an,
+            an = tl.dot(hk, w_pick(ws, wd, 2, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), an,
                         input_precision=DOT_PRECISION)
         xr = tl.load(xrow[:, None] + 0 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
         xz = tl.load(xrow[:, None] + 1 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
         xn = tl.load(xrow[:, None] + 2 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
         gr = tl.sigmoid(xr + ar)
         gz = tl.sigmoid(xz + az)
-        gn = _tanh(xn + gr * an)
+        gn = tanh(xn + gr * an)
         h_new = (1.0 - gz) * gn + gz * h
         h = tl.where(a2, h_new, h)
 
@@ -159,7 +123,7 @@ def _gru_fwd_kernel(
             tl.store(srow[:, None] + H + cols[None, :], h_new, mask=m_x)
         tl.store(hbuf_ptr + ((s + 1) % 2) * (D * B * H) + state, h, mask=m_own)
         if SYNC:
-            _grid_barrier(count_ptr + d * n_bt + bt, (s - s_begin + 1) * n_hb)
+            grid_barrier(count_ptr + d * n_bt + bt, (s - s_begin + 1) * n_hb)
         else:
             tl.debug_barrier()
 
@@ -197,7 +161,7 @@ def _gru_bwd_kernel(
     wd = w_ptr + d * (3 * H * H)
     ws = ()
     if RESIDENT:
-        ws = _w_tiles(wd, cols, cmask, 3, H * H, H, HP, BK, H, 1, INTERPRET)
+        ws = w_tiles(wd, cols, cmask, 3, H * H, H, HP, BK, H, 1, INTERPRET)
 
     state = (d * B + rows[:, None]) * H + cols[None, :]
     dh = tl.load(dh_ptr + state, mask=m_own, other=0.0)
@@ -224,8 +188,8 @@ def _gru_bwd_kernel(
                     kk = kc * BK + tl.arange(0, BK)
                     pk = tl.load(grow[:, None] + g * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
                                  other=0.0, cache_modifier=".cg")
-                    pk = _dot_operand(pk, w_ptr, INTERPRET)
-                    w = _w_pick(ws, wd, g, kc, cols, cmask, H * H, H, HP, BK, H, 1, RESIDENT, INTERPRET)
+                    pk = dot_operand(pk, w_ptr, INTERPRET)
+                    w = w_pick(ws, wd, g, kc, cols, cmask, H * H, H, HP, BK, H, 1, RESIDENT, INTERPRET)
                     acc = tl.dot(pk, w, acc, input_precision=DOT_PRECISION)
             dh = tl.where(((sp < length) & rmask)[:, None], acc + dh, dh)
         if s >= 0:
@@ -262,7 +226,7 @@ def _gru_bwd_kernel(
             tl.store(gown + 1 * H, p_z, mask=m_own)
             tl.store(gown + 2 * H, p_n * gr, mask=m_own)
             if SYNC:
-                _grid_barrier(count_ptr + d * n_bt + bt, (k - k_begin + 1) * n_hb)
+                grid_barrier(count_ptr + d * n_bt + bt, (k - k_begin + 1) * n_hb)
             else:
                 tl.debug_barrier()
 
@@ -272,63 +236,16 @@ def _gru_bwd_kernel(
 # --------------------------------------------------------------------------------------
 # launcher
 
-# The family's launch choices: kernels.lstm's default_config (block_h per padded H and dtype) with
-# (block_k, num_warps) replaced per kernel family, hidden size, dtype and GPU arch. kernels.lstm's
-# block_k = 64 makes ptxas spill a few registers in several of these kernels: the default here is
-# (32, 4), and each entry is the first of CANDIDATES whose forward and backward compile with no
-# spills (ptxas -v: 0 bytes spill stores and stack frame), found by compiling them (`python -m
-# kernels.aot --kernel gru_fwd gru_bwd --arch 80 --block-k 64 --warps 8 ...`); tests/kernels/
-# test_aot_family.py checks H 256 320 512 1024 x fp32 bf16 fp16 on sm_80 and sm_90.
-# FAMILY_CONFIGS is for sm_90 (the first five candidates sufficed) and the default. ptxas allocates
-# registers differently for sm_80: with the sm_90 choices, 25 of the 72 kernel x H x dtype launches
-# spill 4-20 bytes there (in the SASS inspected: a few loop-invariant values stored once before the
-# time loop and reloaded after it or once per step). FAMILY_CONFIGS_SM80 replaces those 23 (family,
-# H, dtype) entries with the first candidate spill-free on sm_80; LSTMP at H 512 fp32 and H 1024
-# 16-bit spills there with each of the first six and takes block_k = 128. Every choice fits sm_80's
-# 163 KiB of shared memory per block (at most 152 KiB); the sm_90 entries are unchanged.
-CANDIDATES = [(32, 4), (64, 4), (32, 8), (64, 8), (16, 4), (16, 8), (128, 4), (128, 8)]
-FAMILY_CONFIGS: dict[str, dict[int, dict[torch.dtype, tuple[int, int]]]] = {
-    "gru": {1024: {torch.float32: (64, 4), torch.bfloat16: (64, 4), torch.float16: (64, 4)}},
-    "peephole": {320: {torch.float32: (64, 4)}, 1024: {torch.float32: (64, 4)}},
-    "lstmp": {320: {torch.float32: (64, 4)}, 512: {torch.float32: (16, 4)},
-              1024: {torch.bfloat16: (16, 4), torch.float16: (16, 4)}},
-}
-_16BIT = (torch.bfloat16, torch.float16)
-FAMILY_CONFIGS_SM80: dict[str, dict[int, dict[torch.dtype, tuple[int, int]]]] = {
-    "gru": {256: dict.fromkeys(_16BIT, (64, 4)), 320: dict.fromkeys(_16BIT, (64, 4)),
-            512: dict.fromkeys(_16BIT, (32, 8)), 1024: {torch.float32: (32, 4)}},
-    "peephole": {256: {torch.float32: (64, 4), **dict.fromkeys(_16BIT, (32, 8))}, 320: dict.fromkeys(_16BIT, (64, 4)),
-                 512: {torch.float32: (64, 4), **dict.fromkeys(_16BIT, (32, 8))}},
-    "lstmp": {256: dict.fromkeys(_16BIT, (32, 8)), 320: dict.fromkeys(_16BIT, (64, 4)),
-              512: {torch.float32: (128, 8)}, 1024: {torch.float32: (64, 8), **dict.fromkeys(_16BIT, (128, 4))}},
-}
+def plan_gru(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype,
+             config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
+    """The plan of one call; config None: configs.family_config("gru", ...) on sm_<arch>."""
+    config = config or family_config("gru", H, dtype, arch)
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 3 * BH * padded_hidden(H))
 
 
-def family_config(family: str, H: int, dtype: torch.dtype, arch: int | None = None) -> LaunchConfig:
-    """The default LaunchConfig of a family kernel ("gru", "peephole", "lstmp") for hidden size H on
-    sm_<arch> (device_arch; None: the sm_90 table). Ampere (arch < 90) takes FAMILY_CONFIGS_SM80's entries."""
-    entry = None
-    if arch is not None and arch < 90:
-        entry = FAMILY_CONFIGS_SM80[family].get(H, {}).get(dtype)
-    if entry is None:
-        entry = FAMILY_CONFIGS[family].get(H, {}).get(dtype, (32, 4))
-    block_k, num_warps = entry
-    return dataclasses.replace(default_config(H, dtype), block_k=block_k, num_warps=num_warps)
-
-
-def _plan(B, T, D, H, lengths, dtype, config: LaunchConfig, weight_bytes) -> _Plan:
-    """kernels.lstm's plan, with residency decided by this kernel's weight bytes per program."""
-    plan = _Plan(B, T, D, H, lengths, dtype, config)
-    nbytes = weight_bytes(plan) * torch.tensor([], dtype=dtype).element_size()
-    if plan.dot_precision == "tf32x3":
-        nbytes *= 2  # as kernels.lstm.weights_resident: big and small TF32 halves of the weights
-    plan.resident = nbytes <= RESIDENT_BYTES
-    return plan
-
-
-def valid_steps(lengths: torch.Tensor, T: int) -> torch.Tensor:
-    """[B, T, 1, 1] bool: t < length (the saved buffers hold garbage past each length)."""
-    return (torch.arange(T, device=lengths.device)[None, :] < lengths[:, None].long())[:, :, None, None]
+def constexprs(plan: Plan, reverse: bool) -> dict:
+    return dict(H=plan.H, HP=plan.HP, D=plan.D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse,
+                RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET)
 
 
 def _forward(xproj, w_hh, b_hn, lengths, h0, reverse: bool, save: bool, config):
@@ -336,39 +253,34 @@ def _forward(xproj, w_hh, b_hn, lengths, h0, reverse: bool, save: bool, config):
     H = G // 3
     dev, dtype = xproj.device, xproj.dtype
     f32 = torch.float32
-    plan = _plan(B, T, D, H, lengths, dtype, config or family_config("gru", H, dtype, device_arch(dev)),
-                 lambda p: 3 * p.BH * p.HP)
-    y = _alloc((B, T, D, H), dtype, dev)
-    hbuf = _alloc((2, D, B, H), f32, dev)
+    plan = plan_gru(B, T, D, H, lengths, dtype, config, device_arch(dev))
+    y = alloc((B, T, D, H), dtype, dev)
+    hbuf = alloc((2, D, B, H), f32, dev)
     hbuf[0] = 0.0 if h0 is None else h0
-    hn = _alloc((D, B, H), f32, dev)
+    hn = alloc((D, B, H), f32, dev)
     if save:
-        gsave = _alloc((B, T, D, G), dtype, dev, fill_nan=False)
-        hsave = _alloc((B, T, D, 2 * H), f32, dev, fill_nan=False)
+        gsave = alloc((B, T, D, G), dtype, dev, fill_nan=False)
+        hsave = alloc((B, T, D, 2 * H), f32, dev, fill_nan=False)
     else:
         gsave, hsave = y, hn  # never touched (SAVE=False)
     counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
     args = [xproj, w_hh, b_hn, y, hbuf, hn, gsave, hsave, lengths, plan.tile_len, counters, B, T]
-    constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse, SAVE=save,
-                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET)
-    plan.launch(_gru_fwd_kernel, args, counters, constexprs, plan.max_len)
+    plan.launch(_gru_fwd_kernel, args, counters, dict(constexprs(plan, reverse), SAVE=save), plan.max_len)
     return y, hn.to(dtype), ((gsave, hsave) if save else None), plan
 
 
-def _backward(dy, dhn, w_hh, h0, saved, plan: _Plan, reverse: bool):
+def _backward(dy, dhn, w_hh, h0, saved, plan: Plan, reverse: bool):
     B, T, D, H = plan.B, plan.T, plan.D, plan.H
     dev, f32 = w_hh.device, torch.float32
     gsave, hsave = saved
-    dx = _alloc((B, T, D, 3 * H), f32, dev)
-    gbuf = _alloc((2, D, B, 3 * H), f32, dev)
+    dx = alloc((B, T, D, 3 * H), f32, dev)
+    gbuf = alloc((2, D, B, 3 * H), f32, dev)
     dh = torch.zeros(D, B, H, dtype=f32, device=dev) if dhn is None else dhn.to(f32).clone()
     h_first = torch.zeros(D, B, H, dtype=f32, device=dev) if h0 is None else h0.to(f32).contiguous()
     dy = torch.zeros(B, T, D, H, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
     counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
     args = [dy, w_hh, gsave, hsave, h_first, dx, gbuf, dh, plan.lengths, plan.tile_len, counters, B, T]
-    constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse,
-                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET)
-    plan.launch(_gru_bwd_kernel, args, counters, constexprs, plan.max_len + 1)
+    plan.launch(_gru_bwd_kernel, args, counters, constexprs(plan, reverse), plan.max_len + 1)
     return dx, dh
 
 
@@ -397,7 +309,7 @@ class GRURecurrence(torch.autograd.Function):
             d_b = da[..., 2 * H:].sum(dim=(0, 1)).to(w_hh.dtype)  # [D, H]
             if ctx.needs_input_grad[1]:
                 h_t = torch.where(valid, hsave[..., H:], 0.0)  # [B, T, D, H] fp32
-                prev = _previous_h(h_t, h0, plan.lengths, ctx.reverse)
+                prev = previous_h(h_t, h0, plan.lengths, ctx.reverse)
                 d_w = torch.einsum("btdg,btdh->dgh", da, prev).to(w_hh.dtype)  # [D, 3H, H]
         d_h0 = dh0.to(w_hh.dtype) if ctx.needs_input_grad[4] else None
         return d_xproj, d_w, d_b if ctx.needs_input_grad[2] else None, None, d_h0, None, None
@@ -425,7 +337,11 @@ def gru_recurrence(
     Differentiable in xproj, w_hh, b_hn, h0. dtypes float32, bfloat16, float16 (fp32 state).
     """
     check_gru_inputs(xproj, w_hh, b_hn, lengths, h0, reverse)
-    lengths, (h0,) = _kernel_inputs(xproj, lengths, {"w_hh": w_hh, "b_hn": b_hn}, h0)
+    lengths, (h0,) = kernel_inputs(xproj, lengths, {"w_hh": w_hh, "b_hn": b_hn}, h0)
     return GRURecurrence.apply(xproj.contiguous(), w_hh.contiguous(), b_hn.contiguous(), lengths, h0,
                                bool(reverse), config)
 
+
+CELL = Cell("gru", gru_recurrence, gru_recurrence_reference, gates=3, plan=plan_gru, kernel_bias_gates=1, kernels={
+    "fwd": Kernel(_gru_fwd_kernel, constexprs, frozenset({"xproj_ptr", "w_ptr", "bhn_ptr", "y_ptr", "gsave_ptr"})),
+    "bwd": Kernel(_gru_bwd_kernel, constexprs, frozenset({"dy_ptr", "w_ptr", "gsave_ptr"}), backward=True)})

@@ -43,75 +43,14 @@ barrier, then each program multiplies them by its W_hh columns to get its slice 
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-
 import torch
 import triton
 import triton.language as tl
 
-from kernels import testing
-from kernels.reference import check_inputs
-
-INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
-# Tests turn this on: every buffer the kernels should fully overwrite starts as NaN.
-DEBUG_FILL_NAN = os.environ.get("KERNELS_DEBUG_NAN", "0") == "1"
-
-
-@triton.jit
-def _tanh(x):
-    # libdevice.tanh does not run under the interpreter; this is accurate to ~6e-8 in fp32
-    return 2.0 * tl.sigmoid(2.0 * x) - 1.0
-
-
-@triton.jit
-def _grid_barrier(count_ptr, target):
-    """All programs sharing count_ptr wait until it reaches target (one arrive each)."""
-    tl.debug_barrier()  # every thread of this program has issued its stores
-    tl.atomic_add(count_ptr, 1, sem="release")
-    seen = tl.atomic_add(count_ptr, 0, sem="acquire")
-    while seen < target:
-        seen = tl.atomic_add(count_ptr, 0, sem="acquire")
-    tl.debug_barrier()
-
-
-@triton.jit
-def _load_w(w_ptr, row0, rows, cols, mask, H: tl.constexpr, TRANSPOSE: tl.constexpr, INTERPRET: tl.constexpr):
-    # W_hh[d] is [4H, H]. Forward needs W[row0 + j, k] as [K=k, N=j]; backward W[row0 + k, j].
-    if TRANSPOSE:
-        w = tl.load(w_ptr + (row0 + cols[None, :]) * H + rows[:, None], mask=mask, other=0.0)
-    else:
-        w = tl.load(w_ptr + (row0 + rows[:, None]) * H + cols[None, :], mask=mask, other=0.0)
-    if INTERPRET:
-        w = w.to(tl.float32)  # tl.dot on 16-bit inputs is wrong under the interpreter
-    return w
-
-
-@triton.jit
-def _load_w_chunks(w_ptr, cols, cmask, H: tl.constexpr, HP: tl.constexpr, BK: tl.constexpr,
-                   TRANSPOSE: tl.constexpr, INTERPRET: tl.constexpr):
-    """This program's W_hh slice as (gate, K-chunk) tiles [BK, BH], index gate * (HP // BK) + chunk.
-
-    Loaded once before the time loop; the compiler keeps the tiles in shared memory (they are
-    the B operand of every step's dots) and loads one [BK, BH] tile at a time into registers.
-    """
-    ws = ()
-    for g in tl.static_range(4):
-        for kc in tl.static_range(HP // BK):
-            ks = kc * BK + tl.arange(0, BK)
-            ws = ws + (_load_w(w_ptr, g * H, ks, cols, (ks < H)[:, None] & cmask[None, :], H, TRANSPOSE, INTERPRET),)
-    return ws
-
-
-@triton.jit
-def _w_chunk(ws, w_ptr, g: tl.constexpr, kc: tl.constexpr, cols, cmask, H: tl.constexpr, HP: tl.constexpr,
-             BK: tl.constexpr, TRANSPOSE: tl.constexpr, RESIDENT: tl.constexpr, INTERPRET: tl.constexpr):
-    if RESIDENT:
-        w = ws[g * (HP // BK) + kc]
-    else:  # weights too big for the chip (fp32, large H): stream the tile from L2 every step
-        ks = kc * BK + tl.arange(0, BK)
-        w = _load_w(w_ptr, g * H, ks, cols, (ks < H)[:, None] & cmask[None, :], H, TRANSPOSE, INTERPRET)
-    return w
+from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, grid_barrier,
+                            kernel_inputs, make_plan, previous_h, tanh, w_pick, w_tiles)
+from kernels.configs import LaunchConfig, default_config, padded_hidden
+from kernels.reference import check_inputs, lstm_recurrence_reference
 
 
 @triton.jit
@@ -122,14 +61,6 @@ def _load_peep(peep_ptr, d, cols, cmask, H: tl.constexpr):
     po = tl.load(peep_ptr + (d * 3 + 2) * H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
     return pi, pf, po
 
-
-@triton.jit
-def _dot_operand(x, w_ptr, INTERPRET: tl.constexpr):
-    if INTERPRET:
-        x = x.to(tl.float32)
-    else:
-        x = x.to(w_ptr.dtype.element_ty)
-    return x
 
 
 @triton.jit(do_not_specialize=["B", "T", "s_begin", "n_steps"])
@@ -164,7 +95,7 @@ def _lstm_fwd_kernel(
     wd = w_ptr + d * (4 * H * H)
     ws = ()
     if RESIDENT:
-        ws = _load_w_chunks(wd, cols, cmask, H, HP, BK, True, INTERPRET)
+        ws = w_tiles(wd, cols, cmask, 4, H * H, H, HP, BK, 1, H, INTERPRET)
     if PEEPHOLE:
         pi, pf, po = _load_peep(peep_ptr, d, cols, cmask, H)   # [1, BH] each
 
@@ -197,26 +128,26 @@ def _lstm_fwd_kernel(
             kk = kc * BK + tl.arange(0, BK)
             hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
                          cache_modifier=".cg")
-            hk = _dot_operand(hk, w_ptr, INTERPRET)                    # [BB, BK]
-            xi = tl.dot(hk, _w_chunk(ws, wd, 0, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xi,
+            hk = dot_operand(hk, w_ptr, INTERPRET)                    # [BB, BK]
+            xi = tl.dot(hk, w_pick(ws, wd, 0, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), xi,
                         input_precision=DOT_PRECISION)
-            xf = tl.dot(hk, _w_chunk(ws, wd, 1, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xf,
+            xf = tl.dot(hk, w_pick(ws, wd, 1, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), xf,
                         input_precision=DOT_PRECISION)
-            xg = tl.dot(hk, _w_chunk(ws, wd, 2, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xg,
+            xg = tl.dot(hk, w_pick(ws, wd, 2, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), xg,
                         input_precision=DOT_PRECISION)
-            xo = tl.dot(hk, _w_chunk(ws, wd, 3, kc, cols, cmask, H, HP, BK, True, RESIDENT, INTERPRET), xo,
+            xo = tl.dot(hk, w_pick(ws, wd, 3, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), xo,
                         input_precision=DOT_PRECISION)
         if PEEPHOLE:  # i and f see c_{t-1}
             xi = xi + pi * c
             xf = xf + pf * c
         gi = tl.sigmoid(xi)
         gf = tl.sigmoid(xf)
-        gg = _tanh(xg)
+        gg = tanh(xg)
         c_new = gf * c + gi * gg
         if PEEPHOLE:  # o sees c_t
             xo = xo + po * c_new
         go = tl.sigmoid(xo)
-        h_new = go * _tanh(c_new)
+        h_new = go * tanh(c_new)
         c = tl.where(a2, c_new, c)
         h = tl.where(a2, h_new, h)
 
@@ -232,7 +163,7 @@ def _lstm_fwd_kernel(
             tl.store(crow[:, None] + cols[None, :], c_new, mask=m_x)
         tl.store(hbuf_ptr + ((s + 1) % 2) * (D * B * H) + state, h, mask=m_own)
         if SYNC:
-            _grid_barrier(count_ptr + d * n_bt + bt, (s - s_begin + 1) * n_hb)
+            grid_barrier(count_ptr + d * n_bt + bt, (s - s_begin + 1) * n_hb)
         else:
             tl.debug_barrier()  # this program reads back the h it just stored
 
@@ -273,7 +204,7 @@ def _lstm_bwd_kernel(
     wd = w_ptr + d * (4 * H * H)
     ws = ()
     if RESIDENT:
-        ws = _load_w_chunks(wd, cols, cmask, H, HP, BK, False, INTERPRET)
+        ws = w_tiles(wd, cols, cmask, 4, H * H, H, HP, BK, H, 1, INTERPRET)
     if PEEPHOLE:
         pi, pf, po = _load_peep(peep_ptr, d, cols, cmask, H)   # [1, BH] each
 
@@ -303,8 +234,8 @@ def _lstm_bwd_kernel(
                     kk = kc * BK + tl.arange(0, BK)
                     pk = tl.load(grow[:, None] + g * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
                                  other=0.0, cache_modifier=".cg")
-                    pk = _dot_operand(pk, w_ptr, INTERPRET)           # [BB, BK]
-                    w = _w_chunk(ws, wd, g, kc, cols, cmask, H, HP, BK, False, RESIDENT, INTERPRET)
+                    pk = dot_operand(pk, w_ptr, INTERPRET)           # [BB, BK]
+                    w = w_pick(ws, wd, g, kc, cols, cmask, H * H, H, HP, BK, H, 1, RESIDENT, INTERPRET)
                     acc = tl.dot(pk, w, acc, input_precision=DOT_PRECISION)
             dh = tl.where(((sp < length) & rmask)[:, None], acc, dh)
         if s >= 0:
@@ -327,7 +258,7 @@ def _lstm_bwd_kernel(
             dy = tl.load(dy_ptr + base[:, None] * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
 
             dh_t = dh + dy
-            tc = _tanh(c_t)
+            tc = tanh(c_t)
             dc_t = dc + dh_t * go * (1.0 - tc * tc)
             if PEEPHOLE:  # o saw c_t: dc_t += do ⊙ p_o (the compiler shares do with p_o below)
                 dc_t = dc_t + tl.where(a2, dh_t * tc * go * (1.0 - go), 0.0) * po
@@ -351,7 +282,7 @@ def _lstm_bwd_kernel(
             tl.store(gown + 2 * H, p_g, mask=m_own)
             tl.store(gown + 3 * H, p_o, mask=m_own)
             if SYNC:
-                _grid_barrier(count_ptr + d * n_bt + bt, (k - k_begin + 1) * n_hb)
+                grid_barrier(count_ptr + d * n_bt + bt, (k - k_begin + 1) * n_hb)
             else:
                 tl.debug_barrier()
 
@@ -360,267 +291,77 @@ def _lstm_bwd_kernel(
 
 
 # --------------------------------------------------------------------------------------
-# launch configuration
+# launcher
 
-@dataclass(frozen=True)
-class LaunchConfig:
-    """How the launcher splits the work. block_h: hidden units per program (power of 2, >= 16);
-    block_b: batch rows per program (power of 2, >= 16); block_k: K-chunk of the step's dots;
-    mode: auto | persistent | step."""
-    block_h: int
-    block_b: int = 16
-    block_k: int = 64
-    num_warps: int = 4
-    mode: str = "auto"
+def plan_lstm(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype,
+              config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
+    """The plan of one call; config None: configs.default_config on sm_<arch> (the backward kernel
+    may take its own block_k / warps, configs.SPILL_FIXES)."""
+    bwd = None
+    if config is None:
+        config, bwd = default_config(H, dtype, arch, "fwd"), default_config(H, dtype, arch, "bwd")
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * padded_hidden(H), bwd)
 
 
-# Chosen per (padded H, dtype) so each program's weight tiles fit in shared memory next to the
-# staging buffers, with no register spills, on sm_80 and sm_90: `python -m kernels.aot`
-# compiles every entry and tests/kernels/test_aot.py asserts zero spills.
-# padded hidden size HP -> {dtype: (block_h, num_warps)}
-CONFIGS: dict[int, dict[torch.dtype, tuple[int, int]]] = {
-    16: {torch.float32: (16, 4), torch.bfloat16: (16, 4), torch.float16: (16, 4)},
-    32: {torch.float32: (32, 4), torch.bfloat16: (32, 4), torch.float16: (32, 4)},
-    64: {torch.float32: (64, 4), torch.bfloat16: (64, 4), torch.float16: (64, 4)},
-    128: {torch.float32: (32, 4), torch.bfloat16: (64, 4), torch.float16: (64, 4)},
-    256: {torch.float32: (32, 4), torch.bfloat16: (32, 4), torch.float16: (32, 4)},
-    512: {torch.float32: (16, 4), torch.bfloat16: (32, 4), torch.float16: (32, 4)},
-    1024: {torch.float32: (16, 4), torch.bfloat16: (16, 4), torch.float16: (16, 4)},
-}
-_16BIT = (torch.bfloat16, torch.float16)
-# ptxas spills 8-28 bytes with the entry above in these (arch, kernel, padded H, dtype) launches (a
-# few loop-invariant values stored before the time loop); each takes the first spill-free of
-# block_k 32 or 8 warps, found with `python -m kernels.aot --block-k 32` / `--warps 8`. arch None
-# (no GPU) uses the sm_90 entries. -> (block_k, num_warps)
-SPILL_FIXES: dict[tuple[int, str, int, torch.dtype], tuple[int, int]] = {
-    **{(90, "fwd", 256, dt): (32, 4) for dt in _16BIT},
-    **{(90, "fwd", 512, dt): (64, 8) for dt in _16BIT},
-    (90, "bwd", 1024, torch.float32): (64, 8),
-    **{(80, "bwd", hp, dt): (64, 8) for hp in (512, 1024) for dt in _16BIT},
-}
-AOT_HIDDEN_SIZES = (256, 320, 512, 768, 1024)
-# Weight tiles stay on chip when 4·BH·HP·bytes fits this (A100 allows 163 KiB per block; the
-# rest is the compiler's staging of h / gate-gradient chunks). Else they stream from L2.
-RESIDENT_BYTES = 128 * 1024
-# No software pipelining: a prefetched h (or gate-gradient) load would cross the step's barrier.
-NUM_STAGES = 1
+def fwd_constexprs(plan: Plan, reverse: bool) -> dict:
+    return dict(H=plan.H, HP=plan.HP, D=plan.D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse,
+                RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET, PEEPHOLE=False)
 
 
-def padded_hidden(H: int) -> int:
-    return max(16, triton.next_power_of_2(H))
+def bwd_constexprs(plan: Plan, reverse: bool) -> dict:
+    return dict(fwd_constexprs(plan, reverse), BK=plan.bwd_BK)
 
 
-def device_arch(device: torch.device) -> int | None:
-    """The compute capability of a CUDA device as 80, 90, ...; None off the GPU (and under the interpreter)."""
-    if device.type != "cuda" or INTERPRET:
-        return None
-    major, minor = torch.cuda.get_device_capability(device)
-    return 10 * major + minor
-
-
-def default_config(H: int, dtype: torch.dtype, arch: int | None = None, kernel: str = "fwd") -> LaunchConfig:
-    """The launcher's choice for the forward ("fwd") or backward ("bwd") kernel on sm_<arch>."""
-    HP = padded_hidden(H)
-    if HP not in CONFIGS:
-        raise ValueError(f"hidden size H={H} is not supported by the Triton LSTM kernel (max {max(CONFIGS)})")
-    table = CONFIGS[HP]
-    block_h, num_warps = table.get(dtype, table[torch.float32])
-    block_k, num_warps = SPILL_FIXES.get((90 if arch is None else arch, kernel, HP, dtype), (64, num_warps))
-    return LaunchConfig(block_h=min(block_h, HP), block_k=block_k, num_warps=num_warps)
-
-
-def weights_resident(block_h: int, HP: int, dtype: torch.dtype, precision: str) -> bool:
-    nbytes = 4 * block_h * HP * torch.tensor([], dtype=dtype).element_size()
-    if precision == "tf32x3":
-        nbytes *= 2  # the compiler keeps the big and small TF32 halves of the weights
-    return nbytes <= RESIDENT_BYTES
-
-
-def dot_precision(dtype: torch.dtype) -> str:
-    """fp32 follows torch.nn.LSTM on CUDA: cuDNN uses TF32 unless torch.backends.cudnn.allow_tf32
-    is off; then tf32x3 (three TF32 products, ~fp32 accuracy, more shared memory and registers)."""
-    if dtype == torch.float32 and not torch.backends.cudnn.allow_tf32:
-        return "tf32x3"
-    return "tf32"
-
-
-def _alloc(shape, dtype, device, fill_nan: bool = True) -> torch.Tensor:
-    out = torch.empty(shape, dtype=dtype, device=device)
-    if DEBUG_FILL_NAN and fill_nan:
-        out.fill_(float("nan") if dtype.is_floating_point else -(2**30))
-    return out
-
-
-def _max_resident_programs(compiled, num_warps: int, device: torch.device) -> int:
-    """How many programs of a compiled kernel fit on the GPU at once (cooperative launch limit)."""
-    compiled._init_handles()
-    props = torch.cuda.get_device_properties(device)
-    threads = 32 * num_warps
-    regs_per_warp = -(-max(compiled.n_regs, 1) * 32 // 256) * 256  # allocated in 256-register units
-    per_sm = min(getattr(props, "regs_per_multiprocessor", 65536) // (regs_per_warp * num_warps),
-                 props.max_threads_per_multi_processor // threads)
-    shared = compiled.metadata.shared
-    if shared:
-        per_sm = min(per_sm, getattr(props, "shared_memory_per_multiprocessor", 228 * 1024) // shared)
-    return per_sm * props.multi_processor_count
-
-
-_CAPACITY: dict[tuple, int] = {}  # co-resident programs per compiled kernel
-
-
-class _Plan:
-    """Grid, tiles and mode for one call; shared by forward and backward."""
-
-    def __init__(self, B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype, config: LaunchConfig):
-        if config.block_h < 16 or config.block_h & (config.block_h - 1):
-            raise ValueError(f"block_h must be a power of two >= 16, got {config.block_h}")
-        if config.block_b < 16 or config.block_b & (config.block_b - 1):
-            raise ValueError(f"block_b must be a power of two >= 16, got {config.block_b}")
-        if config.block_k < 16 or config.block_k & (config.block_k - 1):
-            raise ValueError(f"block_k must be a power of two >= 16, got {config.block_k}")
-        if config.mode not in ("auto", "persistent", "step"):
-            raise ValueError(f"mode must be auto, persistent or step, got {config.mode!r}")
-        self.B, self.T, self.D, self.H = B, T, D, H
-        self.HP = padded_hidden(H)
-        self.BH = min(config.block_h, self.HP)
-        self.BB = config.block_b
-        self.BK = min(config.block_k, self.HP)
-        self.dot_precision = dot_precision(dtype)
-        self.resident = weights_resident(self.BH, self.HP, dtype, self.dot_precision)
-        self.num_warps = config.num_warps
-        self.bwd_BK, self.bwd_num_warps = self.BK, self.num_warps  # the backward kernel's (see _lstm_plan)
-        self.n_hb = triton.cdiv(H, self.BH)
-        self.n_bt = triton.cdiv(B, self.BB)
-        self.grid = (D, self.n_hb, self.n_bt)
-        self.lengths = lengths
-        padded = torch.zeros(self.n_bt * self.BB, dtype=torch.int32, device=lengths.device)
-        padded[:B] = lengths
-        self.tile_len = padded.view(self.n_bt, self.BB).amax(dim=1).contiguous()  # [n_btiles]
-        self.max_len = int(lengths.max())
-        self.requested = config.mode
-        self.device = lengths.device
-
-    def mode(self, kernel, args, constexprs, num_warps: int) -> str:
-        """persistent when the hidden blocks can meet at a grid barrier, else step."""
-        if self.n_hb == 1:
-            return "persistent"  # programs are independent: no barrier, any grid size works
-        harness = testing.active() if INTERPRET else None  # kernels.testing.concurrent_programs()
-        if self.requested != "auto":
-            if self.requested == "persistent" and INTERPRET and harness is None:
-                raise ValueError("persistent mode with several hidden blocks cannot run under the "
-                                 "interpreter (programs run one after another: the barrier never opens) "
-                                 "outside kernels.testing.concurrent_programs()")
-            return self.requested
-        if harness is not None:
-            n_programs = self.grid[0] * self.grid[1] * self.grid[2]
-            return "persistent" if harness.capacity is None or n_programs <= harness.capacity else "step"
-        if INTERPRET or self.device.type != "cuda":
-            return "step"
-        key = (kernel.fn.__name__ if hasattr(kernel, "fn") else str(kernel), num_warps, self.device,
-               tuple(sorted(constexprs.items())))
-        if key not in _CAPACITY:
-            compiled = kernel.warmup(*args, grid=self.grid, num_warps=num_warps, num_stages=NUM_STAGES,
-                                     launch_cooperative_grid=True, **constexprs)
-            _CAPACITY[key] = _max_resident_programs(compiled, num_warps, self.device)
-        n_programs = self.grid[0] * self.grid[1] * self.grid[2]
-        return "persistent" if n_programs <= _CAPACITY[key] else "step"
-
-    def launch(self, kernel, args, counters, constexprs, n_total: int, num_warps: int | None = None) -> None:
-        """Run kernel(*args, begin, n_steps, ...) over n_total loop iterations (num_warps: the plan's)."""
-        num_warps = num_warps or self.num_warps
-        mode = self.mode(kernel, args + [0, n_total], dict(constexprs, SYNC=self.n_hb > 1), num_warps)
-        if mode == "persistent":
-            counters.zero_()
-            kernel[self.grid](*args, 0, n_total, SYNC=self.n_hb > 1, num_warps=num_warps,
-                              num_stages=NUM_STAGES, launch_cooperative_grid=self.n_hb > 1 and not INTERPRET,
-                              **constexprs)
-        else:
-            for begin in range(n_total):
-                kernel[self.grid](*args, begin, 1, SYNC=False, num_warps=num_warps, num_stages=NUM_STAGES,
-                                  **constexprs)
-        self.last_mode = mode
-
-
-def _lstm_plan(xproj, lengths, config: LaunchConfig | None) -> _Plan:
-    B, T, D, G = xproj.shape
-    H = G // 4
-    dev, dtype = xproj.device, xproj.dtype
-    plan = _Plan(B, T, D, H, lengths, dtype, config or default_config(H, dtype, device_arch(dev)))
-    if config is None:  # the backward kernel may take its own block_k / warps (SPILL_FIXES)
-        bwd = default_config(H, dtype, device_arch(dev), "bwd")
-        plan.bwd_BK, plan.bwd_num_warps = min(bwd.block_k, plan.HP), bwd.num_warps
-    return plan
-
-
-def _forward(xproj, w_hh, peep, lengths, h0, c0, reverse: bool, save: bool, plan: _Plan):
+def _forward(xproj, w_hh, peep, lengths, h0, c0, reverse: bool, save: bool, plan: Plan):
     """peep [D, 3, H]: the peephole LSTM (PEEPHOLE, kernels.peephole); None: the LSTM."""
     B, T, D, G = xproj.shape
     H = G // 4
     dev, dtype = xproj.device, xproj.dtype
     f32 = torch.float32
 
-    y = _alloc((B, T, D, H), dtype, dev)
-    hbuf = _alloc((2, D, B, H), f32, dev)
+    y = alloc((B, T, D, H), dtype, dev)
+    hbuf = alloc((2, D, B, H), f32, dev)
     hbuf[0] = 0.0 if h0 is None else h0
     cstate = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).clone()  # the kernel writes it
-    hn = _alloc((D, B, H), f32, dev)
-    cn = _alloc((D, B, H), f32, dev)
+    hn = alloc((D, B, H), f32, dev)
+    cn = alloc((D, B, H), f32, dev)
     if save:
-        gsave = _alloc((B, T, D, G), dtype, dev, fill_nan=False)
-        csave = _alloc((B, T, D, H), f32, dev, fill_nan=False)
+        gsave = alloc((B, T, D, G), dtype, dev, fill_nan=False)
+        csave = alloc((B, T, D, H), f32, dev, fill_nan=False)
     else:
         gsave, csave = y, hn  # never touched (SAVE=False)
     counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
     args = [xproj, w_hh, peep, y, hbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len, counters, B, T]
-    constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse, SAVE=save,
-                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET,
-                      PEEPHOLE=peep is not None)
+    constexprs = dict(fwd_constexprs(plan, reverse), SAVE=save, PEEPHOLE=peep is not None)
     plan.launch(_lstm_fwd_kernel, args, counters, constexprs, plan.max_len)
     saved = (gsave, csave) if save else None
     return y, hn.to(dtype), cn.to(dtype), saved, plan
 
 
-def _backward(dy, dhn, dcn, w_hh, peep, c0, saved, plan: _Plan, reverse: bool):
+def _backward(dy, dhn, dcn, w_hh, peep, c0, saved, plan: Plan, reverse: bool):
     B, T, D, H = plan.B, plan.T, plan.D, plan.H
     dev = w_hh.device
     f32 = torch.float32
     gsave, csave = saved
-    dx = _alloc((B, T, D, 4 * H), f32, dev)
-    gbuf = _alloc((2, D, B, 4 * H), f32, dev)
+    dx = alloc((B, T, D, 4 * H), f32, dev)
+    gbuf = alloc((2, D, B, 4 * H), f32, dev)
     dh = torch.zeros(D, B, H, dtype=f32, device=dev) if dhn is None else dhn.to(f32).clone()
     dc = torch.zeros(D, B, H, dtype=f32, device=dev) if dcn is None else dcn.to(f32).clone()
     c_first = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).contiguous()
     dy = torch.zeros(B, T, D, H, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
     counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
     args = [dy, w_hh, peep, gsave, csave, c_first, dx, gbuf, dh, dc, plan.lengths, plan.tile_len, counters, B, T]
-    constexprs = dict(H=H, HP=plan.HP, D=D, BH=plan.BH, BB=plan.BB, BK=plan.bwd_BK, REVERSE=reverse,
-                      RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET,
-                      PEEPHOLE=peep is not None)
+    constexprs = dict(bwd_constexprs(plan, reverse), PEEPHOLE=peep is not None)
     plan.launch(_lstm_bwd_kernel, args, counters, constexprs, plan.max_len + 1, plan.bwd_num_warps)
     return dx, dh, dc
-
-
-def _previous_h(y: torch.Tensor, h0: torch.Tensor | None, lengths: torch.Tensor, reverse: bool) -> torch.Tensor:
-    """h_{t-1} seen by step t of each direction: [B, T, D, H] (garbage past each length)."""
-    B, T, D, H = y.shape
-    prev = torch.zeros_like(y)
-    rows = torch.arange(B, device=y.device)
-    for d in range(D):
-        first = h0[d].to(y.dtype) if h0 is not None else y.new_zeros(B, H)
-        if reverse or d == 1:
-            prev[:, :-1, d] = y[:, 1:, d]
-            prev[rows, lengths.long() - 1, d] = first
-        else:
-            prev[:, 1:, d] = y[:, :-1, d]
-            prev[:, 0, d] = first
-    return prev
 
 
 class LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xproj, w_hh, lengths, h0, c0, reverse, config):
         save = any(ctx.needs_input_grad[i] for i in (0, 1, 3, 4))
-        plan = _lstm_plan(xproj, lengths, config)
+        plan = plan_lstm(*xproj.shape[:3], xproj.shape[3] // 4, lengths, xproj.dtype, config,
+                         device_arch(xproj.device))
         y, hn, cn, saved, plan = _forward(xproj, w_hh, None, lengths, h0, c0, reverse, save, plan)
         ctx.plan, ctx.reverse = plan, reverse
         if save:
@@ -635,28 +376,11 @@ class LSTMRecurrence(torch.autograd.Function):
         d_xproj = dx.to(w_hh.dtype) if ctx.needs_input_grad[0] else None
         d_w = None
         if ctx.needs_input_grad[1]:
-            prev = _previous_h(y, h0, plan.lengths, ctx.reverse).float()  # [B, T, D, H]
+            prev = previous_h(y, h0, plan.lengths, ctx.reverse).float()  # [B, T, D, H]
             d_w = torch.einsum("btdg,btdh->dgh", dx, prev).to(w_hh.dtype)  # [D, 4H, H]
         d_h0 = dh0.to(w_hh.dtype) if ctx.needs_input_grad[3] else None
         d_c0 = dc0.to(w_hh.dtype) if ctx.needs_input_grad[4] else None
         return d_xproj, d_w, None, d_h0, d_c0, None, None
-
-
-def _kernel_inputs(xproj: torch.Tensor, lengths: torch.Tensor | None, weights: dict[str, torch.Tensor],
-                   *states: torch.Tensor | None) -> tuple[torch.Tensor, list]:
-    """The dtype contract of every recurrence in this package (xproj and each named weight in one of
-    float32, bfloat16, float16); -> lengths int32 [B] on xproj's device, the states contiguous."""
-    if xproj.dtype not in (torch.float32, torch.bfloat16, torch.float16):
-        raise ValueError(f"xproj dtype must be float32, bfloat16 or float16, got {xproj.dtype}")
-    for name, w in weights.items():
-        if w.dtype != xproj.dtype:
-            raise ValueError(f"{name} dtype {w.dtype} differs from xproj dtype {xproj.dtype}: "
-                             f"{', '.join(weights)} must have xproj's dtype")
-    B, T = xproj.shape[:2]
-    if lengths is None:
-        lengths = torch.full((B,), T, dtype=torch.int32, device=xproj.device)
-    lengths = lengths.to(device=xproj.device, dtype=torch.int32).contiguous()
-    return lengths, [s.contiguous() if s is not None else None for s in states]
 
 
 def lstm_recurrence(
@@ -682,5 +406,12 @@ def lstm_recurrence(
     config (keyword): override the launch geometry (tests, benchmarks).
     """
     check_inputs(xproj, w_hh, lengths, h0, c0, reverse)
-    lengths, (h0, c0) = _kernel_inputs(xproj, lengths, {"w_hh": w_hh}, h0, c0)
+    lengths, (h0, c0) = kernel_inputs(xproj, lengths, {"w_hh": w_hh}, h0, c0)
     return LSTMRecurrence.apply(xproj.contiguous(), w_hh.contiguous(), lengths, h0, c0, bool(reverse), config)
+
+
+CELL = Cell("lstm", lstm_recurrence, lstm_recurrence_reference, gates=4, plan=plan_lstm, kernels={
+    "fwd": Kernel(_lstm_fwd_kernel, fwd_constexprs, frozenset({"xproj_ptr", "w_ptr", "y_ptr", "gsave_ptr"}),
+                  none_args=frozenset({"peep_ptr"})),
+    "bwd": Kernel(_lstm_bwd_kernel, bwd_constexprs, frozenset({"dy_ptr", "w_ptr", "gsave_ptr"}),
+                  none_args=frozenset({"peep_ptr"}), backward=True)})

@@ -37,10 +37,10 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.gru import _w_pick, _w_tiles, device_arch, family_config, valid_steps
-from kernels.lstm import (INTERPRET, RESIDENT_BYTES, LaunchConfig, _alloc, _dot_operand, _grid_barrier, _Plan,
-                          _kernel_inputs, _previous_h, _tanh, padded_hidden)
-from kernels.reference import check_lstmp_inputs
+from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, grid_barrier,
+                            kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tiles)
+from kernels.configs import LaunchConfig, family_config, padded_hidden
+from kernels.reference import check_lstmp_inputs, lstmp_recurrence_reference
 
 
 @triton.jit(do_not_specialize=["B", "T", "i_begin", "n_steps"])
@@ -81,8 +81,8 @@ def _lstmp_fwd_kernel(
     ws = ()
     wrs = ()
     if RESIDENT:
-        ws = _w_tiles(wd, cols, cmask, 4, H * P, P, PP, BK, 1, P, INTERPRET)
-        wrs = _w_tiles(wrd, pcols, pmask, 1, 0, H, HP, BK, 1, H, INTERPRET)
+        ws = w_tiles(wd, cols, cmask, 4, H * P, P, PP, BK, 1, P, INTERPRET)
+        wrs = w_tiles(wrd, pcols, pmask, 1, 0, H, HP, BK, 1, H, INTERPRET)
 
     state = (d * B + rows[:, None]) * H + cols[None, :]     # [D,B,H] offsets
     pstate = (d * B + rows[:, None]) * P + pcols[None, :]   # [D,B,P] offsets
@@ -115,22 +115,22 @@ def _lstmp_fwd_kernel(
                 kk = kc * BK + tl.arange(0, BK)
                 hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < P)[None, :], other=0.0,
                              cache_modifier=".cg")
-                hk = _dot_operand(hk, w_ptr, INTERPRET)
-                xi = tl.dot(hk, _w_pick(ws, wd, 0, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
+                hk = dot_operand(hk, w_ptr, INTERPRET)
+                xi = tl.dot(hk, w_pick(ws, wd, 0, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
                             xi, input_precision=DOT_PRECISION)
-                xf = tl.dot(hk, _w_pick(ws, wd, 1, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
+                xf = tl.dot(hk, w_pick(ws, wd, 1, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
                             xf, input_precision=DOT_PRECISION)
-                xg = tl.dot(hk, _w_pick(ws, wd, 2, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
+                xg = tl.dot(hk, w_pick(ws, wd, 2, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
                             xg, input_precision=DOT_PRECISION)
-                xo = tl.dot(hk, _w_pick(ws, wd, 3, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
+                xo = tl.dot(hk, w_pick(ws, wd, 3, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
                             xo, input_precision=DOT_PRECISION)
             gi = tl.sigmoid(xi)
             gf = tl.sigmoid(xf)
-            gg = _tanh(xg)
+            gg = tanh(xg)
             go = tl.sigmoid(xo)
             c_new = gf * c + gi * gg
             c = tl.where(a2, c_new, c)
-            tl.store(mbuf_ptr + state, go * _tanh(c_new), mask=m_own)
+            tl.store(mbuf_ptr + state, go * tanh(c_new), mask=m_own)
             if SAVE:
                 grow = gsave_ptr + base * (4 * H)
                 tl.store(grow[:, None] + 0 * H + cols[None, :], gi, mask=m_x)
@@ -145,14 +145,14 @@ def _lstmp_fwd_kernel(
                 kk = kc * BK + tl.arange(0, BK)
                 mk = tl.load(mrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
                              cache_modifier=".cg")
-                mk = _dot_operand(mk, wr_ptr, INTERPRET)
-                acc = tl.dot(mk, _w_pick(wrs, wrd, 0, kc, pcols, pmask, 0, H, HP, BK, 1, H, RESIDENT, INTERPRET),
+                mk = dot_operand(mk, wr_ptr, INTERPRET)
+                acc = tl.dot(mk, w_pick(wrs, wrd, 0, kc, pcols, pmask, 0, H, HP, BK, 1, H, RESIDENT, INTERPRET),
                              acc, input_precision=DOT_PRECISION)
             hp = tl.where(a2, acc, hp)
             tl.store(y_ptr + base[:, None] * P + pcols[None, :], tl.where(a2, acc, 0.0), mask=m_p)
             tl.store(hbuf_ptr + ((s + 1) % 2) * (D * B * P) + pstate, hp, mask=m_p)
         if SYNC:
-            _grid_barrier(count_ptr + d * n_bt + bt, (it - i_begin + 1) * n_hb)
+            grid_barrier(count_ptr + d * n_bt + bt, (it - i_begin + 1) * n_hb)
         else:
             tl.debug_barrier()
 
@@ -197,8 +197,8 @@ def _lstmp_bwd_kernel(
     ws = ()
     wrs = ()
     if RESIDENT:
-        ws = _w_tiles(wd, pcols, pmask, 4, H * P, H, HP, BK, P, 1, INTERPRET)
-        wrs = _w_tiles(wrd, cols, cmask, 1, 0, P, PP, BK, H, 1, INTERPRET)
+        ws = w_tiles(wd, pcols, pmask, 4, H * P, H, HP, BK, P, 1, INTERPRET)
+        wrs = w_tiles(wrd, cols, cmask, 1, 0, P, PP, BK, H, 1, INTERPRET)
 
     state = (d * B + rows[:, None]) * H + cols[None, :]
     pstate = (d * B + rows[:, None]) * P + pcols[None, :]
@@ -235,8 +235,8 @@ def _lstmp_bwd_kernel(
                         kk = kc * BK + tl.arange(0, BK)
                         pk = tl.load(grow[:, None] + g * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
                                      other=0.0, cache_modifier=".cg")
-                        pk = _dot_operand(pk, w_ptr, INTERPRET)
-                        w = _w_pick(ws, wd, g, kc, pcols, pmask, H * P, H, HP, BK, P, 1, RESIDENT, INTERPRET)
+                        pk = dot_operand(pk, w_ptr, INTERPRET)
+                        w = w_pick(ws, wd, g, kc, pcols, pmask, H * P, H, HP, BK, P, 1, RESIDENT, INTERPRET)
                         acc = tl.dot(pk, w, acc, input_precision=DOT_PRECISION)
                 dh = tl.where(((sp < length) & rmask)[:, None], acc, dh)
             if s >= 0:
@@ -253,8 +253,8 @@ def _lstmp_bwd_kernel(
                 kk = kc * BK + tl.arange(0, BK)
                 hk = tl.load(drow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < P)[None, :], other=0.0,
                              cache_modifier=".cg")
-                hk = _dot_operand(hk, wr_ptr, INTERPRET)
-                dm = tl.dot(hk, _w_pick(wrs, wrd, 0, kc, cols, cmask, 0, P, PP, BK, H, 1, RESIDENT, INTERPRET),
+                hk = dot_operand(hk, wr_ptr, INTERPRET)
+                dm = tl.dot(hk, w_pick(wrs, wrd, 0, kc, cols, cmask, 0, P, PP, BK, H, 1, RESIDENT, INTERPRET),
                             dm, input_precision=DOT_PRECISION)
             t_prev = tl.where(backward, t + 1, t - 1)
             base_prev = (rows64 * T + t_prev) * D + d
@@ -267,7 +267,7 @@ def _lstmp_bwd_kernel(
             c_prev = tl.load(csave_ptr + base_prev[:, None] * H + cols[None, :], mask=m_x & (s > 0), other=0.0)
             c_prev = tl.where(s > 0, c_prev, c_first)
 
-            tc = _tanh(c_t)
+            tc = tanh(c_t)
             dc_t = dc + dm * go * (1.0 - tc * tc)
             p_i = tl.where(a2, dc_t * gg * gi * (1.0 - gi), 0.0)
             p_f = tl.where(a2, dc_t * c_prev * gf * (1.0 - gf), 0.0)
@@ -286,7 +286,7 @@ def _lstmp_bwd_kernel(
             tl.store(gown + 2 * H, p_g, mask=m_own)
             tl.store(gown + 3 * H, p_o, mask=m_own)
         if SYNC:
-            _grid_barrier(count_ptr + d * n_bt + bt, (it - i_begin + 1) * n_hb)
+            grid_barrier(count_ptr + d * n_bt + bt, (it - i_begin + 1) * n_hb)
         else:
             tl.debug_barrier()
 
@@ -297,21 +297,16 @@ def _lstmp_bwd_kernel(
 # --------------------------------------------------------------------------------------
 # launcher
 
-def plan_lstmp(B: int, T: int, D: int, H: int, P: int, lengths: torch.Tensor, dtype: torch.dtype,
-               config: LaunchConfig | None) -> _Plan:
-    """kernels.lstm's plan plus the projection split: BP projection units per program, n_hb·BP >= P."""
-    config = config or family_config("lstmp", H, dtype, device_arch(lengths.device))
-    plan = _Plan(B, T, D, H, lengths, dtype, config)
-    plan.P, plan.PP = P, padded_hidden(P)
-    plan.BP = min(max(16, triton.next_power_of_2(triton.cdiv(P, plan.n_hb))), plan.PP)
-    plan.BK = min(plan.BK, plan.PP)
-    elt = torch.tensor([], dtype=dtype).element_size()
-    nbytes = (4 * plan.BH * plan.PP + plan.BP * plan.HP) * elt
-    plan.resident = nbytes * (2 if plan.dot_precision == "tf32x3" else 1) <= RESIDENT_BYTES
-    return plan
+def plan_lstmp(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype,
+               config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
+    """The plan plus the projection split: BP projection units per program, n_hb·BP >= P; its weight
+    slice on chip is 4·BH·PP (W_hh rows) + BP·HP (W_hr rows)."""
+    config = config or family_config("lstmp", H, dtype, arch)
+    PP, HP = padded_hidden(P), padded_hidden(H)
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * PP + BP * HP, P=P)
 
 
-def _constexprs(plan: _Plan, reverse: bool) -> dict:
+def constexprs(plan: Plan, reverse: bool) -> dict:
     return dict(H=plan.H, HP=plan.HP, P=plan.P, PP=plan.PP, D=plan.D, BH=plan.BH, BP=plan.BP, BB=plan.BB,
                 BK=plan.BK, REVERSE=reverse, RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision,
                 INTERPRET=INTERPRET)
@@ -322,33 +317,33 @@ def _forward(xproj, w_hh, w_hr, lengths, h0, c0, reverse: bool, save: bool, conf
     H, P = G // 4, w_hr.shape[1]
     dev, dtype = xproj.device, xproj.dtype
     f32 = torch.float32
-    plan = plan_lstmp(B, T, D, H, P, lengths, dtype, config)
-    y = _alloc((B, T, D, P), dtype, dev)
-    hbuf = _alloc((2, D, B, P), f32, dev)
+    plan = plan_lstmp(B, T, D, H, lengths, dtype, config, device_arch(dev), P)
+    y = alloc((B, T, D, P), dtype, dev)
+    hbuf = alloc((2, D, B, P), f32, dev)
     hbuf[0] = 0.0 if h0 is None else h0
-    mbuf = _alloc((D, B, H), f32, dev)
+    mbuf = alloc((D, B, H), f32, dev)
     cstate = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).clone()
-    hn = _alloc((D, B, P), f32, dev)
-    cn = _alloc((D, B, H), f32, dev)
+    hn = alloc((D, B, P), f32, dev)
+    cn = alloc((D, B, H), f32, dev)
     if save:
-        gsave = _alloc((B, T, D, G), dtype, dev, fill_nan=False)
-        csave = _alloc((B, T, D, H), f32, dev, fill_nan=False)
+        gsave = alloc((B, T, D, G), dtype, dev, fill_nan=False)
+        csave = alloc((B, T, D, H), f32, dev, fill_nan=False)
     else:
         gsave, csave = y, hn  # never touched (SAVE=False)
     counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
     args = [xproj, w_hh, w_hr, y, hbuf, mbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len, counters, B, T]
-    plan.launch(_lstmp_fwd_kernel, args, counters, dict(_constexprs(plan, reverse), SAVE=save), 2 * plan.max_len)
+    plan.launch(_lstmp_fwd_kernel, args, counters, dict(constexprs(plan, reverse), SAVE=save), 2 * plan.max_len)
     return y, hn.to(dtype), cn.to(dtype), ((gsave, csave) if save else None), plan
 
 
-def _backward(dy, dhn, dcn, w_hh, w_hr, c0, saved, plan: _Plan, reverse: bool):
+def _backward(dy, dhn, dcn, w_hh, w_hr, c0, saved, plan: Plan, reverse: bool):
     B, T, D, H, P = plan.B, plan.T, plan.D, plan.H, plan.P
     dev, f32 = w_hh.device, torch.float32
     gsave, csave = saved
-    dx = _alloc((B, T, D, 4 * H), f32, dev)
-    gbuf = _alloc((D, B, 4 * H), f32, dev)
-    dhbuf = _alloc((D, B, P), f32, dev)
-    dhsave = _alloc((B, T, D, P), f32, dev, fill_nan=False)
+    dx = alloc((B, T, D, 4 * H), f32, dev)
+    gbuf = alloc((D, B, 4 * H), f32, dev)
+    dhbuf = alloc((D, B, P), f32, dev)
+    dhsave = alloc((B, T, D, P), f32, dev, fill_nan=False)
     dh = torch.zeros(D, B, P, dtype=f32, device=dev) if dhn is None else dhn.to(f32).clone()
     dc = torch.zeros(D, B, H, dtype=f32, device=dev) if dcn is None else dcn.to(f32).clone()
     c_first = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).contiguous()
@@ -356,7 +351,7 @@ def _backward(dy, dhn, dcn, w_hh, w_hr, c0, saved, plan: _Plan, reverse: bool):
     counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
     args = [dy, w_hh, w_hr, gsave, csave, c_first, dx, gbuf, dhbuf, dhsave, dh, dc, plan.lengths, plan.tile_len,
             counters, B, T]
-    plan.launch(_lstmp_bwd_kernel, args, counters, _constexprs(plan, reverse), 2 * plan.max_len + 1)
+    plan.launch(_lstmp_bwd_kernel, args, counters, constexprs(plan, reverse), 2 * plan.max_len + 1)
     return dx, dhsave, dh, dc
 
 
@@ -379,7 +374,7 @@ class LSTMPRecurrence(torch.autograd.Function):
         d_xproj = dx.to(w_hh.dtype) if ctx.needs_input_grad[0] else None
         d_w = d_wr = None
         if ctx.needs_input_grad[1]:
-            prev = _previous_h(y, h0, plan.lengths, ctx.reverse).float()  # [B, T, D, P]
+            prev = previous_h(y, h0, plan.lengths, ctx.reverse).float()  # [B, T, D, P]
             d_w = torch.einsum("btdg,btdp->dgp", dx, prev).to(w_hh.dtype)  # [D, 4H, P]
         if ctx.needs_input_grad[2]:
             valid = valid_steps(plan.lengths, plan.T)
@@ -414,6 +409,13 @@ def lstmp_recurrence(
     Differentiable in xproj, w_hh, w_hr, h0, c0. dtypes float32, bfloat16, float16 (fp32 state).
     """
     check_lstmp_inputs(xproj, w_hh, w_hr, lengths, h0, c0, reverse)
-    lengths, (h0, c0) = _kernel_inputs(xproj, lengths, {"w_hh": w_hh, "w_hr": w_hr}, h0, c0)
+    lengths, (h0, c0) = kernel_inputs(xproj, lengths, {"w_hh": w_hh, "w_hr": w_hr}, h0, c0)
     return LSTMPRecurrence.apply(xproj.contiguous(), w_hh.contiguous(), w_hr.contiguous(), lengths, h0, c0,
                                  bool(reverse), config)
+
+
+_DTYPE_PTRS = frozenset({"xproj_ptr", "w_ptr", "wr_ptr", "y_ptr", "gsave_ptr", "dy_ptr"})
+CELL = Cell("lstmp", lstmp_recurrence, lstmp_recurrence_reference, gates=4, plan=plan_lstmp, projected=True,
+            extra_params=("weight_hr",), kernels={"fwd": Kernel(_lstmp_fwd_kernel, constexprs, _DTYPE_PTRS),
+                                                  "bwd": Kernel(_lstmp_bwd_kernel, constexprs, _DTYPE_PTRS,
+                                                                backward=True)})

@@ -19,40 +19,40 @@ Backward (one step, carried dh, dc; `pre` = gradient before the activation):
 The recurrence runs through `kernels.lstm`'s kernels with PEEPHOLE = True (see its header: grid,
 weight residency, barrier, step mode and launch plan are the LSTM's; the peepholes are per unit, so
 a program loads only its BH slice of them). This module keeps the peephole launch configuration
-(kernels.gru.family_config("peephole", ...): its own block_k / num_warps per H, dtype and arch, the
-same for forward and backward), the autograd Function and the gradient of the peepholes.
+(kernels.configs.family_config("peephole", ...): its own block_k / num_warps per H, dtype and arch,
+the same for forward and backward), the autograd Function and the gradient of the peepholes.
 """
 from __future__ import annotations
 
 import torch
 
-from kernels.gru import _plan, device_arch, family_config, valid_steps
-from kernels.lstm import (LaunchConfig, _backward, _forward, _kernel_inputs, _lstm_bwd_kernel, _lstm_fwd_kernel, _Plan,
-                          _previous_h)
-from kernels.reference import check_peephole_inputs
-
-
-# kernels.lstm's kernels, launched with PEEPHOLE=True (kernels.aot_family compiles them under these names)
-_peephole_fwd_kernel, _peephole_bwd_kernel = _lstm_fwd_kernel, _lstm_bwd_kernel
+from kernels.common import Cell, Kernel, Plan, device_arch, kernel_inputs, make_plan, previous_h, valid_steps
+from kernels.configs import LaunchConfig, family_config, padded_hidden
+from kernels.lstm import _backward, _forward, _lstm_bwd_kernel, _lstm_fwd_kernel, fwd_constexprs
+from kernels.reference import check_peephole_inputs, peephole_lstm_recurrence_reference
 
 
 # --------------------------------------------------------------------------------------
 # launcher
 
-def _plan_peephole(xproj, lengths, config: LaunchConfig | None) -> _Plan:
+def plan_peephole(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype,
+                  config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
     """kernels.lstm's plan with the peephole family's launch config (forward and backward alike)."""
-    B, T, D, G = xproj.shape
-    H = G // 4
-    dtype = xproj.dtype
-    return _plan(B, T, D, H, lengths, dtype, config or family_config("peephole", H, dtype, device_arch(xproj.device)),
-                 lambda p: 4 * p.BH * p.HP)
+    config = config or family_config("peephole", H, dtype, arch)
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * padded_hidden(H))
+
+
+def constexprs(plan: Plan, reverse: bool) -> dict:
+    """kernels.lstm's kernels with the peepholes compiled in."""
+    return dict(fwd_constexprs(plan, reverse), PEEPHOLE=True)
 
 
 class PeepholeLSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xproj, w_hh, peep, lengths, h0, c0, reverse, config):
         save = any(ctx.needs_input_grad[i] for i in (0, 1, 2, 4, 5))
-        plan = _plan_peephole(xproj, lengths, config)
+        B, T, D, G = xproj.shape
+        plan = plan_peephole(B, T, D, G // 4, lengths, xproj.dtype, config, device_arch(xproj.device))
         y, hn, cn, saved, plan = _forward(xproj, w_hh, peep, lengths, h0, c0, reverse, save, plan)
         ctx.plan, ctx.reverse = plan, reverse
         if save:
@@ -68,11 +68,11 @@ class PeepholeLSTMRecurrence(torch.autograd.Function):
         d_xproj = dx.to(w_hh.dtype) if ctx.needs_input_grad[0] else None
         d_w = d_peep = None
         if ctx.needs_input_grad[1]:
-            prev = _previous_h(y, h0, plan.lengths, ctx.reverse).float()  # [B, T, D, H]
+            prev = previous_h(y, h0, plan.lengths, ctx.reverse).float()  # [B, T, D, H]
             d_w = torch.einsum("btdg,btdh->dgh", dx, prev).to(w_hh.dtype)  # [D, 4H, H]
         if ctx.needs_input_grad[2]:
             c_t = torch.where(valid_steps(plan.lengths, plan.T), csave, 0.0)  # [B, T, D, H]
-            c_prev = _previous_h(c_t, c0, plan.lengths, ctx.reverse)
+            c_prev = previous_h(c_t, c0, plan.lengths, ctx.reverse)
             d_peep = torch.stack([(dx[..., :H] * c_prev).sum(dim=(0, 1)),
                                   (dx[..., H:2 * H] * c_prev).sum(dim=(0, 1)),
                                   (dx[..., 3 * H:] * c_t).sum(dim=(0, 1))], dim=1).to(peep.dtype)  # [D, 3, H]
@@ -104,6 +104,13 @@ def peephole_lstm_recurrence(
     Differentiable in xproj, w_hh, peep, h0, c0. dtypes float32, bfloat16, float16 (fp32 state).
     """
     check_peephole_inputs(xproj, w_hh, peep, lengths, h0, c0, reverse)
-    lengths, (h0, c0) = _kernel_inputs(xproj, lengths, {"w_hh": w_hh, "peep": peep}, h0, c0)
+    lengths, (h0, c0) = kernel_inputs(xproj, lengths, {"w_hh": w_hh, "peep": peep}, h0, c0)
     return PeepholeLSTMRecurrence.apply(xproj.contiguous(), w_hh.contiguous(), peep.contiguous(), lengths, h0, c0,
                                         bool(reverse), config)
+
+
+_DTYPE_PTRS = frozenset({"xproj_ptr", "w_ptr", "peep_ptr", "y_ptr", "gsave_ptr", "dy_ptr"})
+CELL = Cell("peephole", peephole_lstm_recurrence, peephole_lstm_recurrence_reference, gates=4, plan=plan_peephole,
+            extra_params=("weight_peep",), kernels={"fwd": Kernel(_lstm_fwd_kernel, constexprs, _DTYPE_PTRS),
+                                                    "bwd": Kernel(_lstm_bwd_kernel, constexprs, _DTYPE_PTRS,
+                                                                  backward=True)})

@@ -27,8 +27,8 @@ def _assert_fits(rows: list[dict]) -> None:
 
 
 def test_aot_one_configuration_fits():
-    rows = _aot("--hidden", "320", "--arch", "90", "--dtype", "bf16")
-    assert {(r["kernel"], r["arch"], r["H"]) for r in rows} == {("fwd", "sm_90", 320), ("bwd", "sm_90", 320)}
+    rows = _aot("--cell", "lstm", "--hidden", "320", "--arch", "90", "--dtype", "bf16", "--sync", "sync")
+    assert {(r["kernel"], r["arch"], r["H"]) for r in rows} == {("lstm_fwd", "sm_90", 320), ("lstm_bwd", "sm_90", 320)}
     _assert_fits(rows)
 
 
@@ -36,7 +36,7 @@ def test_aot_counts_spills():
     """ptxas spills into the stack frame (cuobjdump's STACK; its LOCAL stays 0): the GRU backward at
     H 256 bf16 with block_k 32 and 4 warps spills 16 bytes on sm_80 (why the launcher picks (64, 4) there)."""
     rows = _aot("--kernel", "gru_bwd", "--hidden", "256", "--arch", "80", "--dtype", "bf16", "--block-k", "32",
-                "--warps", "4")
+                "--warps", "4", "--sync", "sync")
     assert [(r["block_k"], r["warps"]) for r in rows] == [(32, 4)]
     assert rows[0]["spills"] > 0 and rows[0]["spill_loads"] > 0
     assert rows[0]["stack"] >= rows[0]["spills"]

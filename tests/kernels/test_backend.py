@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
-import kernels.lstm as klstm
+import kernels.common as kcommon
+import kernels.configs as kconfigs
 from asr.model import build_model
 from asr.rnn import LSTMStack
 
@@ -24,9 +25,9 @@ def exact_fp32(monkeypatch):
 @pytest.fixture(params=["one-hblock", "two-hblocks"])
 def kernel_blocks(request, monkeypatch):
     """Default launch geometry, or hidden size split over two programs (step mode on CPU)."""
-    monkeypatch.setattr(klstm, "DEBUG_FILL_NAN", True)
+    monkeypatch.setattr(kcommon, "DEBUG_FILL_NAN", True)
     if request.param == "two-hblocks":
-        monkeypatch.setitem(klstm.CONFIGS, 32, {dt: (16, 4) for dt in (torch.float32, torch.bfloat16, torch.float16)})
+        monkeypatch.setitem(kconfigs.CONFIGS, 32, {dt: (16, 4) for dt in (torch.float32, torch.bfloat16, torch.float16)})
     return request.param
 
 

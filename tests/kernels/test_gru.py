@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-import kernels.lstm as klstm
+import kernels.common as kcommon
 from kernels import LaunchConfig, gru_recurrence, gru_recurrence_reference
 from kernel_checks import assert_matches_reference
 
@@ -20,7 +20,7 @@ STEP = LaunchConfig(block_h=16, mode="step")
 
 @pytest.fixture(autouse=True)
 def nan_fill(monkeypatch):
-    monkeypatch.setattr(klstm, "DEBUG_FILL_NAN", True)
+    monkeypatch.setattr(kcommon, "DEBUG_FILL_NAN", True)
     if DEVICE == "cuda":
         monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
 

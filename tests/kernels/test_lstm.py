@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-import kernels.lstm as klstm
+import kernels.common as kcommon
+import kernels.configs as kconfigs
 from kernels import LaunchConfig, lstm_recurrence, lstm_recurrence_reference
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -18,7 +19,7 @@ DT = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 @pytest.fixture(autouse=True)
 def nan_fill(monkeypatch):
-    monkeypatch.setattr(klstm, "DEBUG_FILL_NAN", True)
+    monkeypatch.setattr(kcommon, "DEBUG_FILL_NAN", True)
     if DEVICE == "cuda":  # fp32 compared at fp32 accuracy, not TF32
         monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
 
@@ -114,7 +115,7 @@ def test_gradients_when_only_some_outputs_are_used(use):
 @pytest.mark.parametrize("config", [ONE, STEP], ids=["persistent", "step2"])
 def test_weights_streamed_from_memory(config, monkeypatch):
     """The path for weights too big for the chip (fp32, large H): tiles reloaded every step."""
-    monkeypatch.setattr(klstm, "RESIDENT_BYTES", 0)
+    monkeypatch.setattr(kconfigs, "RESIDENT_BYTES", 0)
     _check(4, 5, 2, 20, [5, 1, 3, 4], torch.float32, config)
 
 
@@ -186,7 +187,7 @@ def test_two_stacked_layers_match_nn_lstm_packed(config):
 
 
 def test_persistent_with_several_hidden_blocks_is_refused_under_the_interpreter():
-    if not klstm.INTERPRET:
+    if not kcommon.INTERPRET:
         pytest.skip("the interpreter-only refusal")
     xproj, w_hh, *_ = _inputs(2, 3, 1, 20, None, torch.float32)
     with pytest.raises(ValueError, match="barrier never opens"):
@@ -210,7 +211,7 @@ def test_rejects_bad_input(kwargs, match):
 
 def test_unsupported_hidden_size_is_a_clear_error():
     with pytest.raises(ValueError, match="H=2000 is not supported"):
-        klstm.default_config(2000, torch.float32)
+        kconfigs.default_config(2000, torch.float32)
 
 
 @pytest.mark.gpu

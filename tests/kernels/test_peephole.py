@@ -7,7 +7,7 @@ as NaN (DEBUG_FILL_NAN), so an element the kernels forget to write fails the tes
 import pytest
 import torch
 
-import kernels.lstm as klstm
+import kernels.common as kcommon
 from kernels import LaunchConfig, lstm_recurrence, peephole_lstm_recurrence, peephole_lstm_recurrence_reference
 from kernel_checks import assert_matches_reference
 
@@ -20,7 +20,7 @@ STEP = LaunchConfig(block_h=16, mode="step")
 
 @pytest.fixture(autouse=True)
 def nan_fill(monkeypatch):
-    monkeypatch.setattr(klstm, "DEBUG_FILL_NAN", True)
+    monkeypatch.setattr(kcommon, "DEBUG_FILL_NAN", True)
     if DEVICE == "cuda":
         monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
 
