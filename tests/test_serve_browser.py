@@ -19,7 +19,8 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]  # a fake microphone (a beep)
 
 
 @pytest.fixture(scope="module")
@@ -126,4 +127,29 @@ def test_non_audio_shows_the_servers_error(browser, server, tmp_path):
     page.wait_for_selector("#status.error", timeout=30_000)
     assert page.locator("#status").text_content().startswith("Error 415: notes.txt: not a readable audio file")
     assert page.locator("#result").is_hidden()
+    page.close()
+
+
+def test_microphone_recording_is_sent_as_wav(browser, server):
+    """Record from chromium's fake microphone: the page's AudioWorklet + WAV encoder, end to end."""
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)
+    page.click("#record")
+    page.wait_for_selector("#record-stop", state="visible", timeout=10_000)
+    wait_until(page, "document.getElementById('status').textContent.startsWith('Recording')")
+    time.sleep(1.5)  # some audio from the fake device
+    with page.expect_response(lambda r: r.url.startswith(f"{server}/transcribe")) as response:
+        page.click("#record-stop")
+    result = response.value.json()
+    assert response.value.status == 200 and result["path"] == "recording.wav", result
+    assert result["duration"] > 0.5
+    page.wait_for_selector("#result", state="visible", timeout=30_000)
+    assert page.locator("#status").text_content() == (
+        f"recording.wav: {result['duration']:.2f} s, {len(result['words'])} words")
+    wait_until(page, "document.getElementById('audio').readyState >= 1")
+    # the browser decodes the WAV the page encoded to the length the server read
+    assert page.evaluate("document.getElementById('audio').duration") == pytest.approx(result["duration"], abs=0.01)
+    assert errors == []
     page.close()
