@@ -123,7 +123,7 @@ def create_app(service: Service):
             raise ServeError(404, f"format {fmt!r} is not one of: {', '.join(RENDER)}")
         result = await _json_result(request, service.max_bytes)
         media_type, ext = RENDER[fmt]
-        stem = display_name(Path(result.get("path") or "transcript").stem) or "transcript"
+        stem = Path(display_name(str(result.get("path") or "transcript"))).stem or "transcript"
         return Response(render(result, fmt), media_type=media_type,
                         headers={"Content-Disposition": f'attachment; filename="{_ascii(stem)}.{ext}"'})
 
@@ -158,10 +158,13 @@ async def _upload(request, cap: int) -> tuple[bytes, str]:
             form = await request.form(max_files=1, max_fields=8)
         except Exception as e:  # starlette's MultiPartException and parser errors
             raise ServeError(400, f"malformed multipart upload ({e})") from None
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise ServeError(400, "multipart upload has no file field named 'file'")
-        return await upload.read(cap + 1), display_name(upload.filename)
+        try:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise ServeError(400, "multipart upload has no file field named 'file'")
+            return await upload.read(cap + 1), display_name(upload.filename)
+        finally:
+            await form.close()  # starlette's spooled copy (an anonymous temp file past 1 MB)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -176,9 +179,11 @@ async def _json_result(request, cap: int) -> dict:
         result = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ServeError(400, f"expected a /transcribe result as JSON ({e})") from None
-    if not isinstance(result, dict) or not isinstance(result.get("text"), str) \
-            or not isinstance(result.get("words", []), list):
-        raise ServeError(400, "expected a /transcribe result: an object with text and words")
+    words = result.get("words", []) if isinstance(result, dict) else None
+    if not isinstance(result, dict) or not isinstance(result.get("text"), str) or not isinstance(words, list) \
+            or not all(isinstance(w, dict) and isinstance(w.get("word"), str)
+                       and all(isinstance(w.get(k), (int, float)) for k in ("start", "end")) for w in words):
+        raise ServeError(400, "expected a /transcribe result: an object with text and words [{word, start, end}]")
     return result
 
 

@@ -139,10 +139,11 @@ def set_key(*keys, value):
      r"audio file nowhere/missing.wav of recording 'short' not found"),
     (set_key("recording", "sources", 0, "type", value="url"), r"has a 'url' audio source"),
     (set_key("recording", "channel_ids", value=[0, 1]), r"recording 'short' has 2 channels"),
+    (set_key("recording", "sources", value=5), r"not a valid Lhotse manifest entry \(TypeError: "),
     (set_key("supervisions", 0, "text", value=None), r"supervision 'short-1' has no text"),
     (set_key("supervisions", 0, "duration", value=9.0), r"supervision 'short-1' spans 0-9s, outside recording"),
 ], ids=["unknown-cut-field", "unknown-supervision-field", "missing-audio", "url-source", "two-channels",
-        "no-text", "past-the-end"])
+        "sources-not-a-list", "no-text", "past-the-end"])
 def test_bad_cut_gets_one_line_naming_it(corpus, mutate, message):
     root, recs, sups = corpus
     lhotse.CutSet.from_manifests(recs, sups).to_file(root / "cuts.jsonl")

@@ -132,8 +132,9 @@ def test_downloads_render_the_result(client):
     assert client.post("/render/text", content=json.dumps(result)).text == result["text"] + "\n"
     assert json.loads(client.post("/render/json", content=json.dumps(result)).text) == result
     assert client.post("/render/pdf", content=json.dumps(result)).status_code == 404
-    bad = client.post("/render/srt", content=b"[1, 2]")
-    assert bad.status_code == 400 and "text and words" in bad.json()["error"]
+    for bad in (b"[1, 2]", b"{not json", json.dumps({"text": "a", "words": [{"word": "a", "start": "0"}]})):
+        r = client.post("/render/srt", content=bad)
+        assert r.status_code == 400 and "a /transcribe result" in r.json()["error"], bad
 
 
 def test_page_and_worklet(client):
