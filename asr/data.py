@@ -1,8 +1,11 @@
-"""Training data: features from the store with CMVN, duration-bucketed (distributed) batches, SpecAugment."""
+"""Training data: features from the store with CMVN, duration-bucketed (distributed) batches, SpecAugment,
+and on-the-fly augmentation of the stored features (VTLP), drawn anew every epoch."""
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
+from typing import Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -21,12 +24,22 @@ class DataError(ASRError, ValueError):
     """Missing or unusable training data; the message names the folder or split."""
 
 
+# augment(raw log-mels [T, F] float32, generator) -> [T, F]: on the fly, before CMVN
+FeatureAugmentFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
 class FeatureDataset(Dataset):
-    """Utterances held in memory as float16 log-mels; items are CMVN-normalized float32."""
+    """Utterances held in memory as float16 log-mels; items are CMVN-normalized float32.
+
+    `augment` (e.g. `OnlineAugment`) changes an item's raw log-mels before CMVN with a generator
+    seeded from (augment_seed, epoch, index) only, so an epoch's items are the same in any order,
+    process or resumed run; the training loop calls `set_epoch` every epoch.
+    """
 
     def __init__(self, ids: list[str], feats: list[torch.Tensor], texts: list[str], tokenizer: Tokenizer,
-                 cmvn: dict | None = None):
+                 cmvn: dict | None = None, augment: FeatureAugmentFn | None = None, augment_seed: int = 0):
         self.ids, self.feats, self.texts = ids, feats, texts
+        self.augment, self.augment_seed, self.epoch = augment, augment_seed, 0
         self.targets = [torch.tensor(tokenizer.encode(t), dtype=torch.long) for t in texts]
         self.lengths = [int(f.shape[0]) for f in feats]
         self.mean = cmvn["mean"].float() if cmvn is not None else None
@@ -70,8 +83,14 @@ class FeatureDataset(Dataset):
     def __len__(self) -> int:
         return len(self.ids)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
     def __getitem__(self, i: int) -> dict:
         x = self.feats[i].float()  # [T, F]
+        if self.augment is not None:
+            g = torch.Generator().manual_seed(((self.augment_seed * 1_000_003 + self.epoch) * 1_000_003 + i) % 2 ** 63)
+            x = self.augment(x, g)
         if self.mean is not None:
             x = (x - self.mean) / self.std
         return {"id": self.ids[i], "feats": x, "target": self.targets[i], "text": self.texts[i]}
@@ -173,3 +192,60 @@ class SpecAugment(nn.Module):
         for mask in [*self.freq, *self.time]:
             spec = mask(spec)
         return spec.transpose(1, 2)
+
+
+# --- on-the-fly augmentation of stored features ---------------------------------------------
+def _mel(f: torch.Tensor) -> torch.Tensor:
+    return 1127.0 * torch.log1p(f / 700.0)
+
+
+def vtlp_source_bins(num_bins: int, warp: float, sample_rate: int = 16000, low_freq: float = 20.0) -> torch.Tensor:
+    """For each mel bin [F], the (fractional) bin whose content it shows after a VTLN warp: bin j's
+    filter centre c_j moves to c_j / warp in the middle band, as kaldi.fbank(vtln_warp=warp) does
+    (torchaudio.compliance.kaldi.vtln_warp_freq, between 100 Hz and Nyquist - 500 Hz)."""
+    nyquist = sample_rate / 2
+    lo, hi = _mel(torch.tensor(low_freq)), _mel(torch.tensor(nyquist))
+    step = (hi - lo) / (num_bins + 1)
+    centres_mel = lo + step * torch.arange(1, num_bins + 1)
+    centres = 700.0 * torch.expm1(centres_mel / 1127.0)  # Hz
+    moved = torchaudio.compliance.kaldi.vtln_warp_freq(100.0, nyquist - 500.0, low_freq, nyquist, warp, centres)
+    return ((_mel(moved) - lo) / step - 1).clamp(0, num_bins - 1)
+
+
+def vtlp_warp(x: torch.Tensor, warp: float, sample_rate: int = 16000) -> torch.Tensor:
+    """Log-mels [T, F] as if extracted with a VTLN warp of the filterbank (linear interpolation over bins)."""
+    pos = vtlp_source_bins(x.shape[1], warp, sample_rate)
+    lo = pos.floor().long()
+    hi, frac = (lo + 1).clamp_max(x.shape[1] - 1), pos - lo
+    return x[:, lo] * (1 - frac) + x[:, hi] * frac
+
+
+class OnlineAugment:
+    """augment(raw log-mels [T, F], generator) -> [T, F], from `augment.online` (conf/augment/):
+    vtlp: with probability `prob`, a warp factor uniform in `warp` (`vtlp_warp`)."""
+
+    def __init__(self, vtlp_prob: float = 0.0, vtlp_range: tuple[float, float] = (0.9, 1.1), sample_rate: int = 16000):
+        self.vtlp_prob, self.vtlp_range, self.sample_rate = vtlp_prob, vtlp_range, sample_rate
+
+    @classmethod
+    def from_config(cls, online: Mapping | None, sample_rate: int = 16000) -> "OnlineAugment | None":
+        """None when nothing is enabled; a bad value raises DataError naming the key."""
+        if not online:
+            return None
+        vtlp = online.get("vtlp") or {}
+        prob, warp = vtlp.get("prob", 0.0), list(vtlp.get("warp", [0.9, 1.1]))
+        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1:
+            raise DataError(f"augment.online.vtlp.prob={prob!r} must be a number in [0, 1]")
+        if len(warp) != 2 or not all(isinstance(w, (int, float)) for w in warp) or not 0.7 <= warp[0] <= warp[1] <= 1.3:
+            raise DataError(f"augment.online.vtlp.warp={warp!r} must be [low, high] with 0.7 <= low <= high <= 1.3")
+        unknown = set(online) - {"vtlp"}
+        if unknown:
+            raise DataError(f"augment.online.{sorted(unknown)[0]} is not an on-the-fly augmentation (one of: vtlp)")
+        return cls(float(prob), (float(warp[0]), float(warp[1])), sample_rate) if prob > 0 else None
+
+    def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        u = torch.rand(2, generator=g).tolist()  # both drawn always: one item, one fixed use of the generator
+        if u[0] >= self.vtlp_prob:
+            return x
+        warp = self.vtlp_range[0] + (self.vtlp_range[1] - self.vtlp_range[0]) * u[1]
+        return vtlp_warp(x, warp, self.sample_rate) if not math.isclose(warp, 1.0) else x

@@ -86,3 +86,74 @@ def test_spec_augment_masks_in_training_only():
     y = aug(x)
     assert y.shape == x.shape and (y == 0).any() and not torch.equal(y[0] == 0, y[1] == 0)  # iid masks
     assert torch.equal(aug.eval()(x), x)
+
+
+# --- on-the-fly augmentation ------------------------------------------------------------------
+def test_vtlp_warp_of_stored_features_matches_the_extractor():
+    from asr.data import vtlp_source_bins, vtlp_warp
+    from asr.features import FeatureExtractor
+
+    torch.testing.assert_close(vtlp_source_bins(80, 1.0), torch.arange(80.0), atol=1e-3, rtol=0)
+    t = torch.arange(16000) / 16000
+    wave = 0.3 * torch.sin(2 * torch.pi * 2000 * t) + 0.2 * torch.sin(2 * torch.pi * 500 * t)
+    for kind in ("fbank", "mel"):
+        ext = FeatureExtractor(kind=kind)
+        plain = ext(wave)
+        for warp in (0.9, 1.15):
+            exact, online = ext(wave, warp=warp), vtlp_warp(plain, warp)
+            assert online.shape == plain.shape and torch.isfinite(online).all()
+            assert int(online.mean(0).argmax()) == int(exact.mean(0).argmax())
+            # most of the warp's change, from the stored features alone (measured: 0.26-0.39 vs 2.3-2.8)
+            assert (online - exact).abs().mean() < 0.25 * (plain - exact).abs().mean()
+
+
+def test_online_augment_is_a_function_of_seed_epoch_and_index():
+    from asr.data import OnlineAugment
+
+    ids, feats, texts = synthetic_utterances(6, dim=40)
+    aug = OnlineAugment.from_config({"vtlp": {"prob": 1.0, "warp": [0.85, 1.15]}})
+    ds = FeatureDataset(ids, feats, texts, CharTokenizer(), augment=aug, augment_seed=3)
+    plain = FeatureDataset(ids, feats, texts, CharTokenizer())
+    ds.set_epoch(1)
+    first = [ds[i]["feats"] for i in range(6)]
+    assert all(torch.equal(ds[i]["feats"], first[i]) for i in reversed(range(6)))  # any order
+    assert all(f.shape == plain[i]["feats"].shape and torch.isfinite(f).all() for i, f in enumerate(first))
+    assert not any(torch.equal(f, plain[i]["feats"]) for i, f in enumerate(first))
+    ds.set_epoch(2)
+    assert not torch.equal(ds[0]["feats"], first[0])  # a new warp every epoch
+    again = FeatureDataset(ids, feats, texts, CharTokenizer(), augment=aug, augment_seed=3)
+    again.set_epoch(1)
+    assert torch.equal(again[4]["feats"], first[4])  # a resumed run sees the same items
+
+
+def test_online_augment_applies_before_cmvn():
+    from asr.data import OnlineAugment, vtlp_warp
+
+    ids, feats, texts = synthetic_utterances(2, dim=40)
+    cmvn = {"mean": torch.full((40,), 5.0), "std": torch.full((40,), 2.0)}
+
+    class Fixed(OnlineAugment):
+        def __call__(self, x, g):
+            return vtlp_warp(x, 1.1)
+
+    ds = FeatureDataset(ids, feats, texts, CharTokenizer(), cmvn, augment=Fixed())
+    torch.testing.assert_close(ds[1]["feats"], (vtlp_warp(feats[1].float(), 1.1) - 5.0) / 2.0)
+
+
+@pytest.mark.parametrize("online,match", [
+    ({"vtlp": {"prob": 2.0}}, r"augment\.online\.vtlp\.prob=2\.0"),
+    ({"vtlp": {"prob": 0.5, "warp": [1.2, 0.9]}}, r"augment\.online\.vtlp\.warp"),
+    ({"vtlp": {"prob": 0.5}, "specaug": {}}, r"augment\.online\.specaug is not"),
+], ids=["prob", "warp", "unknown"])
+def test_online_augment_bad_config_names_the_key(online, match):
+    from asr.data import OnlineAugment
+
+    with pytest.raises(DataError, match=match):
+        OnlineAugment.from_config(online)
+
+
+def test_online_augment_off_is_none():
+    from asr.data import OnlineAugment
+
+    assert OnlineAugment.from_config(None) is None
+    assert OnlineAugment.from_config({"vtlp": {"prob": 0.0, "warp": [0.9, 1.1]}}) is None
