@@ -6,18 +6,22 @@ utterance of `Hyp(text, score, ids)`, best first.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
+import os
+import sys
 import tempfile
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from asr.lm import BOS, EOS, UNK, NGramLM, build_lm, write_lexicon
+from asr.lm import LN10, UNK, arpa_vocab, build_lm, read_wordlist, write_lexicon
 from asr.errors import ASRError
 
 BLANK = 0
@@ -155,84 +159,59 @@ def spell(tokenizer, word: str) -> list[str]:
 
 def _flashlight():
     try:
-        from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState, ctc_decoder
+        from torchaudio.models.decoder import ctc_decoder
     except Exception as e:  # ImportError, or RuntimeError from torchaudio's lazy loader
         raise DecodeError("decode.decoder=lm needs flashlight-text: pip install 'triton-blstm-asr[lm]' "
                           f"(or pip install flashlight-text) [{type(e).__name__}: {e}]") from None
-    return CTCDecoderLM, CTCDecoderLMState, ctc_decoder
+    return ctc_decoder
 
 
-def _arpa_lm(ngram: NGramLM, words: list[str]):
-    """Wrap `ngram` as a flashlight word LM over `words` (flashlight word index -> word).
-
-    One state object per n-gram context, so hypotheses with the same context merge.
-    """
-    CTCDecoderLM, CTCDecoderLMState, _ = _flashlight()
-
-    class ArpaLM(CTCDecoderLM):
-        def __init__(self):
-            CTCDecoderLM.__init__(self)
-            self.states: dict[tuple, object] = {}
-            self.context: dict[object, tuple] = {}
-            self.cache: dict[tuple, tuple[object, float]] = {}
-
-        def _state(self, ctx: tuple):
-            s = self.states.get(ctx)
-            if s is None:
-                s = self.states[ctx] = CTCDecoderLMState()
-                self.context[s] = ctx
-            return s
-
-        def start(self, start_with_nothing: bool):
-            return self._state(() if start_with_nothing else (BOS,))
-
-        def score(self, state, usr_index: int):
-            key = (self.context[state], usr_index)
-            hit = self.cache.get(key)
-            if hit is None:
-                ctx, lp = ngram.score(key[0], words[usr_index])
-                hit = self.cache[key] = (self._state(ctx), lp)
-            return hit
-
-        def finish(self, state):
-            ctx, lp = ngram.score(self.context[state], EOS)
-            return self._state(ctx), lp
-
-    return ArpaLM()
+@contextmanager
+def _quiet_stderr():
+    """KenLM writes a loading banner and a progress bar to the process's stderr: hide them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class LexiconLMDecoder:
-    """Lexicon-constrained beam search with a word n-gram LM (flashlight via torchaudio).
+    """Lexicon-constrained beam search with a word n-gram LM (flashlight via torchaudio, KenLM reading the ARPA).
 
-    The lexicon is every word of the LM vocabulary spelled with the model's tokenizer.
-    Scores: acoustic ln p + lm_weight * ln p_LM + word_score per word.
+    The lexicon is every word of the LM vocabulary (training text + the open word list, see
+    `prepare_lm`) spelled with the model's tokenizer, or `lexicon_words`. Scores: acoustic ln p +
+    lm_weight * ln p_LM + word_score per word (KenLM's log10 is converted, so weights are in nats).
     """
 
     def __init__(self, tokenizer, arpa: str | Path | None, lexicon_words: list[str] | None = None,
                  nbest: int = 1, beam_size: int = 200, beam_size_token: int | None = None,
                  beam_threshold: float = 100.0, lm_weight: float = 0.5, word_score: float = 0.0,
                  sil_score: float = 0.0):
-        _, _, ctc_decoder = _flashlight()
+        ctc_decoder = _flashlight()
         self.tokenizer = tokenizer
         names, sil = token_names(tokenizer)
-        ngram = NGramLM.from_arpa(arpa) if arpa is not None else None
         if lexicon_words is None:
-            if ngram is None:
+            if arpa is None:
                 raise DecodeError("LexiconLMDecoder needs an ARPA LM or a word list for its lexicon")
-            lexicon_words = sorted(ngram.vocab - {BOS, EOS, UNK})
+            lexicon_words = arpa_vocab(arpa)
         with tempfile.TemporaryDirectory() as tmp:
             lexicon = write_lexicon(lexicon_words, lambda w: spell(tokenizer, w), Path(tmp) / "lexicon.txt")
-            words = [line.split()[0] for line in lexicon.read_text().splitlines()] + [UNK]
-            if len(words) == 1:
+            words = [line.split(" ", 1)[0] for line in lexicon.read_text().splitlines()]
+            if not words:
                 raise DecodeError(f"no word of the LM {arpa} can be spelled with the model's tokenizer")
             word_file = Path(tmp) / "words.txt"
-            word_file.write_text("\n".join(words) + "\n")
-            lm = _arpa_lm(ngram, words) if ngram is not None else None
-            self.decoder = ctc_decoder(
-                lexicon=str(lexicon), tokens=names, lm=lm, lm_dict=str(word_file), nbest=nbest,
-                beam_size=beam_size, beam_size_token=beam_size_token, beam_threshold=beam_threshold,
-                lm_weight=lm_weight if ngram is not None else 0.0, word_score=word_score, sil_score=sil_score,
-                blank_token="<blank>", sil_token=sil, unk_word=UNK)
+            word_file.write_text("\n".join(words + [UNK]) + "\n")
+            with _quiet_stderr():
+                self.decoder = ctc_decoder(
+                    lexicon=str(lexicon), tokens=names, lm=str(arpa) if arpa is not None else None,
+                    lm_dict=str(word_file), nbest=nbest, beam_size=beam_size, beam_size_token=beam_size_token,
+                    beam_threshold=beam_threshold, lm_weight=lm_weight * LN10 if arpa is not None else 0.0,
+                    word_score=word_score, sil_score=sil_score, blank_token="<blank>", sil_token=sil, unk_word=UNK)
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[Hyp]]:
         emissions = log_probs.detach().float().cpu().contiguous()
@@ -241,8 +220,58 @@ class LexiconLMDecoder:
                 for nbest in results]
 
 
+class TokenLMDecoder:
+    """Lexicon-free beam search with an n-gram LM over the model's own tokens (characters or BPE pieces).
+
+    Any spelling can come out, words that no text ever had included. Scores: acoustic ln p +
+    lm_weight * ln p_LM(token | previous tokens) + sil_score per word boundary.
+    """
+
+    def __init__(self, tokenizer, arpa: str | Path, nbest: int = 1, beam_size: int = 100,
+                 beam_size_token: int | None = None, beam_threshold: float = 100.0, lm_weight: float = 0.5,
+                 sil_score: float = 0.0):
+        ctc_decoder = _flashlight()
+        self.tokenizer = tokenizer
+        names, sil = token_names(tokenizer)
+        # flashlight puts the silence token at both ends: a space for characters, the unused <unk>
+        # piece for SentencePiece, which is no text and is dropped
+        self.drop = {0} if tokenizer.kind == "char" else {0, names.index(sil)}
+        if not Path(arpa).is_file():
+            raise DecodeError(f"token LM {arpa} does not exist")
+        with tempfile.TemporaryDirectory() as tmp, _quiet_stderr():
+            # the LM's word dictionary in token order: without it flashlight sorts the names, and the
+            # LM would score each token as another one ("|" as "<blank>")
+            lm_dict = Path(tmp) / "tokens.txt"
+            lm_dict.write_text("\n".join(names + [UNK] * (UNK not in names)) + "\n")
+            self.decoder = ctc_decoder(
+                lexicon=None, tokens=names, lm=str(arpa), lm_dict=str(lm_dict), nbest=nbest, beam_size=beam_size,
+                beam_size_token=beam_size_token, beam_threshold=beam_threshold, lm_weight=lm_weight * LN10,
+                sil_score=sil_score, blank_token="<blank>", sil_token=sil, unk_word=UNK)
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[Hyp]]:
+        emissions = log_probs.detach().float().cpu().contiguous()
+        results = self.decoder(emissions, lengths.cpu().to(torch.int32))
+        V = self.tokenizer.vocab_size
+        out = []
+        for nbest in results:
+            hyps = []
+            for h in nbest:
+                ids = [int(i) for i in h.tokens if 0 <= int(i) < V and int(i) not in self.drop]
+                text = _text(self.tokenizer, ids)
+                hyps.append(Hyp(text, float(h.score), self.tokenizer.encode(text)))
+            out.append(hyps)
+        return out
+
+
+LM_UNITS = ("word", "token")
+TUNABLE = ("lm_weight", "word_score", "sil_score", "beam_threshold")
+
+
 def build_decoder(dc, tokenizer, arpa: str | Path | None = None):
-    """The decoder named by `dc.decoder` (greedy | beam | lm) with its settings from the config."""
+    """The decoder named by `dc.decoder` (greedy | beam | lm) with its settings from the config.
+
+    decoder=lm: `dc.lm.unit` word (lexicon + word n-gram) or token (lexicon-free, token n-gram).
+    """
     kind = dc.decoder
     if kind == "greedy":
         return GreedyDecoder(tokenizer)
@@ -251,9 +280,14 @@ def build_decoder(dc, tokenizer, arpa: str | Path | None = None):
                            beam_size_token=dc.get("beam_size_token"))
     if kind == "lm":
         lm = dc.lm
-        return LexiconLMDecoder(tokenizer, arpa, nbest=dc.nbest, beam_size=dc.beam_size,
-                                beam_size_token=dc.get("beam_size_token"), beam_threshold=lm.beam_threshold,
-                                lm_weight=lm.lm_weight, word_score=lm.word_score, sil_score=lm.sil_score)
+        unit = lm.get("unit", "word")
+        common = dict(nbest=dc.nbest, beam_size=dc.beam_size, beam_size_token=dc.get("beam_size_token"),
+                      beam_threshold=lm.beam_threshold, lm_weight=lm.lm_weight, sil_score=lm.sil_score)
+        if unit == "word":
+            return LexiconLMDecoder(tokenizer, arpa, word_score=lm.word_score, **common)
+        if unit == "token":
+            return TokenLMDecoder(tokenizer, arpa, **common)
+        raise DecodeError(f"decode.lm.unit={unit!r} is not one of: {', '.join(LM_UNITS)}")
     raise DecodeError(f"decode.decoder={kind!r} is not one of: greedy, beam, lm")
 
 
@@ -269,22 +303,113 @@ def lm_texts(path: str | Path) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def prepare_lm(cfg) -> Path:
-    """Build `<decode.lm.dir>/<order>gram.arpa` from the training text, unless it was built from this same text."""
+def lm_training_text(cfg) -> list[str]:
+    """The LM's sentences: `decode.lm.text` (one path or a list; null: the features' train manifest),
+    plus the built-in corpus's wider text (`decode.lm.corpus_text`), minus every sentence of the
+    `decode.lm.exclude` splits of `features.manifests` (dev and test sentences never reach the LM)."""
     lm = cfg.decode.lm
-    text = Path(lm.text or cfg.features.manifests[cfg.features.train_split])
-    if not text.is_file():
-        raise DecodeError(f"decode.lm.text={str(text)!r}: no such file (the LM's training text)")
-    arpa = Path(lm.dir) / f"{lm.order}gram.arpa"
+    paths = lm.text if lm.text is not None else cfg.features.manifests[cfg.features.train_split]
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    texts = [t for path in paths for t in lm_texts(path)]
+    if lm.get("corpus_text"):
+        texts += corpus_lm_text(cfg)
+    manifests = cfg.get("features", {}).get("manifests", {})
+    held_out = {t for split in lm.get("exclude") or [] if split in manifests and Path(manifests[split]).is_file()
+                for t in lm_texts(manifests[split])}
+    texts = [" ".join(t.split()) for t in texts]
+    return [t for t in texts if t and t not in held_out]
+
+
+def corpus_lm_text(cfg) -> list[str]:
+    """Sentences of the built-in corpus's text sources beyond the recorded utterances (train side only)."""
+    from asr.corpus import lm_sentences
+
+    return lm_sentences(cfg.data)
+
+
+def _sha1(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def prepare_lm(cfg, tokenizer=None) -> Path:
+    """Build the n-gram LM of `decode.lm` (unit word or token) unless it was built from this same text.
+
+    word: `<decode.lm.dir>/<order>gram.arpa`, vocabulary = the text's words + `decode.lm.wordlist`.
+    token: `<decode.lm.dir>/token-<order>gram.arpa` over the model's token names ("|" = space).
+    """
+    lm = cfg.decode.lm
+    unit = lm.get("unit", "word")
+    if unit not in LM_UNITS:
+        raise DecodeError(f"decode.lm.unit={unit!r} is not one of: {', '.join(LM_UNITS)}")
+    texts = lm_training_text(cfg)
+    if not texts:
+        raise DecodeError("decode.lm.text: no sentence left to train the LM on")
+    made_from = {"unit": unit, "order": lm.order, "sentences": len(texts),
+                 "sha1": _sha1("\n".join(texts).encode())}
+    vocab: list[str] = []
+    if unit == "word" and lm.get("wordlist"):
+        spellable = (lambda w: not tokenizer.unknown_chars(w)) if tokenizer is not None else (lambda w: True)
+        vocab = read_wordlist(lm.wordlist, spellable)
+        made_from["wordlist"] = {"path": str(lm.wordlist), "words": len(vocab), "sha1": _sha1("\n".join(vocab).encode())}
+    if unit == "token":
+        if tokenizer is None:
+            raise DecodeError("decode.lm.unit=token needs the model's tokenizer")
+        names, _ = token_names(tokenizer)
+        texts = [" ".join(names[i] for i in tokenizer.encode(t)) for t in texts]
+        vocab = names[1:]
+        made_from["tokenizer"] = _sha1(json.dumps(tokenizer.to_dict(), default=str).encode())
+    arpa = Path(lm.dir) / (f"{lm.order}gram.arpa" if unit == "word" else f"token-{lm.order}gram.arpa")
     source = Path(str(arpa) + ".source.json")  # what the ARPA file was built from
-    made_from = {"text": str(text.resolve()), "sha1": hashlib.sha1(text.read_bytes()).hexdigest(), "order": lm.order}
     if arpa.is_file() and source.is_file() and json.loads(source.read_text()) == made_from and not lm.rebuild:
         return arpa
     t0 = time.time()
-    build_lm(lm_texts(text), arpa.parent, order=lm.order)
+    build_lm(texts, arpa.parent, order=lm.order, vocab=vocab, name=arpa.name[: -len("gram.arpa")])
     source.write_text(json.dumps(made_from))
-    print(f"LM: {lm.order}-gram from {text} -> {arpa} in {time.time() - t0:.1f} s")
+    print(f"LM: {unit} {lm.order}-gram on {len(texts)} sentences"
+          + (f" + {len(vocab)} word-list words" if unit == "word" and vocab else "") + f" -> {arpa} "
+          f"in {time.time() - t0:.1f} s")
     return arpa
+
+
+def best_point(rows: list[dict]) -> dict:
+    """The grid point with the lowest WER, then CER; the first such point in grid order on a tie."""
+    if not rows:
+        raise DecodeError("decode.lm.tune.grid is empty")
+    return min(rows, key=lambda r: (round(r["wer"], 9), round(r["cer"], 9)))
+
+
+def grid_points(grid) -> list[dict]:
+    """Every combination of `decode.lm.tune.grid` ({key: [values]}), in order."""
+    for key in grid:
+        if key not in TUNABLE:
+            raise DecodeError(f"decode.lm.tune.grid.{key}: not tunable (one of: {', '.join(TUNABLE)})")
+    keys = list(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(list(grid[k]) for k in keys))]
+
+
+def tune_lm(cfg, tokenizer, arpa: Path, log_probs: list[torch.Tensor], refs: list[str]) -> dict:
+    """Decode `log_probs` (the tuning split) at every grid point; {"grid": rows, "best": row, "greedy": row}."""
+    from omegaconf import OmegaConf
+
+    from asr.scoring import wer_cer
+
+    dc = cfg.decode
+    rows = []
+    greedy = search(GreedyDecoder(tokenizer), log_probs)
+    g_wer, g_cer = wer_cer(refs, [n[0].text for n in greedy])
+    for point in grid_points(dc.lm.tune.grid):
+        t0 = time.perf_counter()
+        decoder = build_decoder(OmegaConf.merge(dc, {"lm": point}), tokenizer, arpa)
+        hyps = [n[0].text if n else "" for n in search(decoder, log_probs)]
+        wer, cer = wer_cer(refs, hyps)
+        rows.append({**point, "wer": wer, "cer": cer, "seconds": round(time.perf_counter() - t0, 2)})
+        print("tune " + " ".join(f"{k}={v}" for k, v in point.items()) + f": WER {100 * wer:.2f} %  CER {100 * cer:.2f} %",
+              flush=True)
+    best = best_point(rows)
+    if best["wer"] > g_wer:
+        print(f"warning: on {dc.lm.tune.split} the best LM setting (WER {100 * best['wer']:.2f} %) is worse than "
+              f"greedy ({100 * g_wer:.2f} %)")
+    return {"grid": rows, "best": best, "greedy": {"wer": g_wer, "cer": g_cer}}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -312,12 +437,12 @@ def _batches(lengths: list[int], max_frames: int) -> list[list[int]]:
     return out + ([cur] if cur else [])
 
 
-def decode_split(model, decoder, feats: list[torch.Tensor], cmvn: dict, max_frames: int,
-                 device: torch.device) -> tuple[list[list[Hyp]], float, float]:
-    """n-best per utterance (input order), seconds in the model, seconds in the search."""
+def forward_split(model, feats: list[torch.Tensor], cmvn: dict, max_frames: int,
+                  device: torch.device) -> tuple[list[torch.Tensor], float]:
+    """Log-probabilities [T'_i, V] per utterance (input order) on the CPU, and seconds in the model."""
     mean, std = cmvn["mean"].float().to(device), cmvn["std"].float().to(device)
-    results: list[list[Hyp] | None] = [None] * len(feats)
-    am_time = search_time = 0.0
+    out: list[torch.Tensor | None] = [None] * len(feats)
+    am_time = 0.0
     with torch.inference_mode():
         for idx in _batches([f.shape[0] for f in feats], max_frames):
             t0 = time.perf_counter()
@@ -326,12 +451,29 @@ def decode_split(model, decoder, feats: list[torch.Tensor], cmvn: dict, max_fram
             lengths = torch.tensor([feats[i].shape[0] for i in idx], device=device)
             log_probs, out_lengths = model(x, lengths)  # [B, T', V]
             log_probs, out_lengths = log_probs.float().cpu(), out_lengths.cpu()
-            t1 = time.perf_counter()
-            for i, nbest in zip(idx, decoder(log_probs, out_lengths)):
-                results[i] = nbest
-            am_time += t1 - t0
-            search_time += time.perf_counter() - t1
-    return results, am_time, search_time
+            for b, i in enumerate(idx):
+                out[i] = log_probs[b, : int(out_lengths[b])]
+            am_time += time.perf_counter() - t0
+    return out, am_time
+
+
+def search(decoder, log_probs: list[torch.Tensor], batch: int = 64) -> list[list[Hyp]]:
+    """n-best per utterance from per-utterance log-probabilities [T'_i, V], `batch` utterances at a time."""
+    results: list[list[Hyp]] = []
+    for start in range(0, len(log_probs), batch):
+        chunk = log_probs[start:start + batch]
+        lengths = torch.tensor([lp.shape[0] for lp in chunk])
+        results += decoder(torch.nn.utils.rnn.pad_sequence(chunk, batch_first=True), lengths)
+    return results
+
+
+def decode_split(model, decoder, feats: list[torch.Tensor], cmvn: dict, max_frames: int,
+                 device: torch.device) -> tuple[list[list[Hyp]], float, float]:
+    """n-best per utterance (input order), seconds in the model, seconds in the search."""
+    log_probs, am_time = forward_split(model, feats, cmvn, max_frames, device)
+    t0 = time.perf_counter()
+    results = search(decoder, log_probs)
+    return results, am_time, time.perf_counter() - t0
 
 
 def _print_table(rows: dict[str, dict]) -> None:
@@ -340,6 +482,39 @@ def _print_table(rows: dict[str, dict]) -> None:
     for split, s in rows.items():
         print(f"{split:<12} {s['utterances']:>6} {100 * s['wer']:>7.2f} {100 * s['cer']:>7.2f} {s['words']:>7} "
               f"{s['sub']:>5} {s['del']:>5} {s['ins']:>5} {s['hours']:>6.3f} {s['rtf']:>7.4f}")
+
+
+def tuned_weights(cfg, model, tokenizer, arpa: Path, cmvn: dict, device: torch.device) -> dict:
+    """Tune `decode.lm` weights on `decode.lm.tune.split` (cached in `<decode.dir>/tune.json`), set the
+    best ones in `cfg.decode.lm` and return {"best", "grid", "greedy", ...}."""
+    from omegaconf import OmegaConf
+
+    from asr.features import load_split
+
+    dc, tune = cfg.decode, cfg.decode.lm.tune
+    key = {"checkpoint": _sha1(Path(cfg.checkpoint).read_bytes()),
+           "lm": json.loads(Path(str(arpa) + ".source.json").read_text()),
+           "split": tune.split, "max_utts": tune.max_utts, "grid": OmegaConf.to_container(tune.grid),
+           "search": {k: dc.get(k) for k in ("beam_size", "beam_size_token")} | {
+               k: dc.lm.get(k) for k in TUNABLE if k not in tune.grid}}
+    cache = Path(dc.dir) / "tune.json"
+    result = json.loads(cache.read_text()) if cache.is_file() else None
+    if result is None or result.get("key") != key:
+        data = load_split(cfg.features.dir, tune.split)
+        n = tune.max_utts or len(data["ids"])
+        log_probs, _ = forward_split(model, data["feats"][:n], cmvn, dc.max_frames, device)
+        t0 = time.perf_counter()
+        result = {"key": key, **tune_lm(cfg, tokenizer, arpa, log_probs, data["texts"][:n]),
+                  "utterances": min(n, len(data["ids"])), "seconds": round(time.perf_counter() - t0, 1)}
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(result, indent=1))
+    best = {k: v for k, v in result["best"].items() if k in TUNABLE}
+    for k, v in best.items():
+        OmegaConf.update(cfg, f"decode.lm.{k}", v)
+    print(f"LM weights tuned on {tune.split} ({result['utterances']} utterances, {len(result['grid'])} points): "
+          + " ".join(f"{k}={v}" for k, v in best.items())
+          + f" -> WER {100 * result['best']['wer']:.2f} % (greedy {100 * result['greedy']['wer']:.2f} %)")
+    return {k: v for k, v in result.items() if k != "key"}
 
 
 def decode(cfg) -> dict:
@@ -363,18 +538,22 @@ def decode(cfg) -> dict:
     ckpt = load_checkpoint(cfg.checkpoint, "cpu")
     model = CTCModel.from_checkpoint(ckpt, device)
     tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
-    arpa = None
+    arpa, tuned = None, None
     if dc.decoder == "lm":
         _flashlight()  # fail before building the LM when the extra is missing
-        arpa = prepare_lm(cfg)
-        write_lexicon(sorted(NGramLM.from_arpa(arpa).vocab - {BOS, EOS, UNK}), lambda w: spell(tokenizer, w),
-                      arpa.parent / "lexicon.txt")
+        arpa = prepare_lm(cfg, tokenizer)
+        if dc.lm.get("unit", "word") == "word":
+            write_lexicon(arpa_vocab(arpa), lambda w: spell(tokenizer, w), arpa.parent / "lexicon.txt")
+        if dc.lm.get("tune") and dc.lm.tune.split:
+            tuned = tuned_weights(cfg, model, tokenizer, arpa, ckpt["cmvn"], device)
     decoder = build_decoder(dc, tokenizer, arpa)
     frame_shift = ckpt["features"].get("frame_shift_ms", 10.0) / 1000
 
     out_dir = Path(dc.dir)
     splits = [dc.splits] if isinstance(dc.splits, str) else list(dc.splits)
     summary = {"checkpoint": str(cfg.checkpoint), "decoder": dc.decoder, "device": str(device), "splits": {}}
+    if tuned is not None:
+        summary["tuned"] = tuned
     for split in splits:
         data = load_split(cfg.features.dir, split)
         if not data["ids"]:

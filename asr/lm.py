@@ -3,7 +3,9 @@
 KenLM does not install from a wheel here (it compiles), so a small trainer, ARPA writer and
 ARPA reader live in this file. Probabilities in ARPA files are log10, as usual; `NGramLM`
 scores in natural log. Sentences are wrapped in <s> ... </s>; unseen words map to <unk>,
-which takes the uniform share of the unigram distribution.
+which takes the uniform share of the unigram distribution, as do the words of an open
+vocabulary (`vocab`, e.g. a word list) that the text lacks. The "words" can be any tokens:
+characters or BPE pieces make a token LM for lexicon-free decoding.
 """
 from __future__ import annotations
 
@@ -44,12 +46,15 @@ def _discount(counts: Counter) -> float:
     return min(max(n1 / (n1 + 2 * n2), 0.1), 0.9)
 
 
-def train_kneser_ney(sentences: Iterable[str], order: int = 3) -> list[dict[tuple, tuple[float, float]]]:
+def train_kneser_ney(sentences: Iterable[str], order: int = 3,
+                     vocab: Iterable[str] = ()) -> list[dict[tuple, tuple[float, float]]]:
     """Interpolated Kneser-Ney. Returns per order {ngram: (log10 prob, log10 backoff)}.
 
     The highest order uses raw counts, lower orders continuation counts (how many distinct
     words precede the n-gram), except n-grams that start with <s>, which nothing precedes.
-    The interpolation weight of a context is its ARPA backoff weight.
+    The interpolation weight of a context is its ARPA backoff weight. `vocab`: extra words
+    (an open vocabulary, e.g. a word list) that the text may lack; like <unk>, each unseen word
+    gets the uniform share of the unigram distribution (the discounted mass / vocabulary size).
     """
     raw = count_ngrams(sentences, order)
     if not raw[0]:
@@ -63,7 +68,8 @@ def train_kneser_ney(sentences: Iterable[str], order: int = 3) -> list[dict[tupl
             cont[ng[1:]] += 1
         for ng, c in raw[n].items():
             counts[n][ng] = c if ng[0] == BOS else cont[ng]
-    vocab = [w for (w,) in counts[0] if w != BOS] + [UNK]
+    seen = [w for (w,) in counts[0] if w != BOS]
+    vocab = seen + sorted(set(vocab) - set(seen) - {BOS, EOS, UNK}) + [UNK]
 
     probs: list[dict[tuple, float]] = [dict() for _ in range(order)]
     bows: list[dict[tuple, float]] = [dict() for _ in range(order)]
@@ -217,7 +223,41 @@ def write_lexicon(words: Iterable[str], spell, path: str | Path) -> Path:
     return path
 
 
-def build_lm(texts: Iterable[str], out_dir: str | Path, order: int = 3) -> Path:
-    """Train on `texts` and write `<out_dir>/<order>gram.arpa`; returns its path."""
-    model = train_kneser_ney(list(texts), order)
-    return write_arpa(model, Path(out_dir) / f"{order}gram.arpa")
+def build_lm(texts: Iterable[str], out_dir: str | Path, order: int = 3, vocab: Iterable[str] = (),
+             name: str | None = None) -> Path:
+    """Train on `texts` (+ the open vocabulary `vocab`) and write `<out_dir>/<name or order>gram.arpa`."""
+    model = train_kneser_ney(list(texts), order, vocab)
+    return write_arpa(model, Path(out_dir) / f"{name or order}gram.arpa")
+
+
+def read_wordlist(path: str | Path, spellable, key: str = "decode.lm.wordlist") -> list[str]:
+    """Words of a word list (one per line, e.g. /usr/share/dict/american-english), lower-cased,
+    sorted, without repeats, keeping those for which `spellable(word)` is true."""
+    path = Path(path)
+    if not path.is_file():
+        raise LMError(f"{key}={str(path)!r}: no such file (Debian: apt-get install wamerican)")
+    words = {w.strip().lower() for w in path.read_text(encoding="utf-8", errors="replace").splitlines()}
+    words = sorted(w for w in words if w and " " not in w and spellable(w))
+    if not words:
+        raise LMError(f"{key}={str(path)!r}: no word spelled with the model's characters")
+    return words
+
+
+def arpa_vocab(path: str | Path) -> list[str]:
+    """The words of an ARPA file (its 1-gram section) without <s>, </s>, <unk>; reads nothing else."""
+    path = Path(path)
+    if not path.is_file():
+        raise LMError(f"LM file {path} does not exist")
+    words, inside = [], False
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line == "\\1-grams:":
+                inside = True
+            elif inside and line.startswith("\\"):
+                break
+            elif inside and line:
+                words.append(line.split()[1])
+    if not inside:
+        raise LMError(f"{path} has no \\1-grams: section")
+    return [w for w in words if w not in (BOS, EOS, UNK)]

@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from asr.decode import (DecodeError, LexiconLMDecoder, greedy_decode, prefix_beam_search, spell, token_names)
-from asr.lm import build_lm
+from asr.decode import (DecodeError, LexiconLMDecoder, TokenLMDecoder, best_point, greedy_decode, grid_points,
+                        prefix_beam_search, spell, token_names)
+from asr.lm import build_lm, read_arpa
 from asr.tokenizer import CharTokenizer
 
 TOK = CharTokenizer()
@@ -137,6 +138,109 @@ def test_lexicon_decoder_without_lm(arpa):
     assert dec(lp.unsqueeze(0), torch.tensor([lp.shape[0]]))[0][0].text == "a cat ate the rat"
 
 
+def _decode1(decoder, lp):
+    return decoder(lp.unsqueeze(0), torch.tensor([lp.shape[0]]))[0][0].text
+
+
+def test_open_vocabulary_outputs_a_word_only_the_word_list_has(tmp_path):
+    """'zebra' is in no LM sentence: with the word list in the LM vocabulary it can be decoded."""
+    lp = noisy("the zebra sat on the mat", noise=1.0, seed=1)
+    closed = build_lm(LM_TEXTS, tmp_path / "closed")
+    opened = build_lm(LM_TEXTS, tmp_path / "open", vocab=["zebra", "quokka", "cat"])
+    assert "zebra" not in _decode1(LexiconLMDecoder(TOK, closed, lm_weight=0.5), lp).split()
+    assert _decode1(LexiconLMDecoder(TOK, opened, lm_weight=0.5, word_score=1.0), lp) == "the zebra sat on the mat"
+
+
+def token_lm(tmp_path, texts=LM_TEXTS, order=4):
+    names, _ = token_names(TOK)
+    sentences = [" ".join(names[i] for i in TOK.encode(t)) for t in texts]
+    return build_lm(sentences, tmp_path, order=order, vocab=names[1:], name=f"token-{order}")
+
+
+def test_lexicon_free_decoder_spells_words_no_text_has(tmp_path):
+    arpa = token_lm(tmp_path)
+    assert ("h", "e", "|", "c") in read_arpa(arpa)[3]  # n-grams over characters, "|" = space
+    lp = noisy("the quokka sat", noise=0.5, seed=2)
+    assert _decode1(TokenLMDecoder(TOK, arpa, beam_size=50, lm_weight=0.3), lp) == "the quokka sat"
+
+
+@pytest.mark.parametrize("text", ["a", "the cat sat", "a zebra ate"])
+def test_lexicon_free_scores_are_the_token_lms_sentence_log_probs(tmp_path, text):
+    """On unambiguous emissions the score is lm_weight x ln p_LM(the spelled sentence): every token,
+    "|" included, is scored as itself (flashlight sorts a word dictionary it builds itself)."""
+    from asr.lm import NGramLM
+
+    arpa = token_lm(tmp_path, order=3)
+    lp = peaky(TOK.encode(text), TOK.vocab_size, floor=-30.0)  # acoustic log prob of the path ~ 0
+    [h] = TokenLMDecoder(TOK, arpa, lm_weight=0.7)(lp.unsqueeze(0), torch.tensor([lp.shape[0]]))[0]
+    spelled = " ".join(token_names(TOK)[0][i] for i in TOK.encode(text))
+    assert h.text == text
+    assert h.score == pytest.approx(0.7 * NGramLM.from_arpa(arpa).sentence_logprob(spelled), abs=1e-3)
+
+
+def test_lexicon_free_lm_decides_between_acoustically_equal_letters(tmp_path):
+    arpa = token_lm(tmp_path, order=6)  # "c a t | s" is in the text, "r a t | s" is not
+    lp = peaky(TOK.encode("the cat sat"), TOK.vocab_size)
+    c, r = TOK.encode("c")[0], TOK.encode("r")[0]
+    frames = (lp[:, c] > -1).nonzero().flatten()
+    lp[frames, r] = lp[frames, c] + 0.3  # "r" sounds a little more likely
+    lp = lp.log_softmax(-1)
+    assert _decode1(TokenLMDecoder(TOK, arpa, lm_weight=0.01), lp) == "the rat sat"
+    assert _decode1(TokenLMDecoder(TOK, arpa, lm_weight=1.0), lp) == "the cat sat"
+    nbest = TokenLMDecoder(TOK, arpa, nbest=3, lm_weight=1.0)(lp.unsqueeze(0), torch.tensor([lp.shape[0]]))[0]
+    assert nbest[0].ids == TOK.encode("the cat sat") and nbest[0].score >= nbest[-1].score
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_token_lm_recipe_path_for_both_tokenizers(tmp_path, kind):
+    from omegaconf import OmegaConf
+
+    from asr.decode import build_decoder, prepare_lm
+    from asr.tokenizer import build_tokenizer
+
+    tok = build_tokenizer(kind, LM_TEXTS * 5, vocab_size=30)
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(LM_TEXTS) + "\n")
+    dc = OmegaConf.create({"decoder": "lm", "nbest": 1, "beam_size": 50, "beam_size_token": None, "lm": {
+        "unit": "token", "text": str(text), "dir": str(tmp_path / "lm"), "order": 5, "rebuild": False,
+        "lm_weight": 0.5, "sil_score": 0.0, "word_score": 0.0, "beam_threshold": 100.0}})
+    arpa = prepare_lm(OmegaConf.create({"decode": dc}), tok)
+    assert arpa.name == "token-5gram.arpa"
+    lp = peaky(tok.encode("the dog sat on the mat"), tok.vocab_size)
+    assert _decode1(build_decoder(dc, tok, arpa), lp.log_softmax(-1)) == "the dog sat on the mat"
+
+
+def test_tuning_grid_points_and_best():
+    assert grid_points({"lm_weight": [0.1, 0.5], "word_score": [-1, 0]}) == [
+        {"lm_weight": 0.1, "word_score": -1}, {"lm_weight": 0.1, "word_score": 0},
+        {"lm_weight": 0.5, "word_score": -1}, {"lm_weight": 0.5, "word_score": 0}]
+    rows = [{"lm_weight": 0.1, "wer": 0.3, "cer": 0.1}, {"lm_weight": 0.5, "wer": 0.2, "cer": 0.2},
+            {"lm_weight": 0.9, "wer": 0.2, "cer": 0.1}, {"lm_weight": 1.2, "wer": 0.2, "cer": 0.1}]
+    assert best_point(rows)["lm_weight"] == 0.9  # lowest WER, then CER, then the first
+    with pytest.raises(DecodeError, match="decode.lm.tune.grid.beam_size"):
+        grid_points({"beam_size": [10]})
+    with pytest.raises(DecodeError, match="grid is empty"):
+        best_point([])
+
+
+def test_tuning_picks_the_weight_that_decodes_dev_best(arpa):
+    from omegaconf import OmegaConf
+
+    from asr.decode import tune_lm
+
+    lp = peaky(TOK.encode("the cat sat"), TOK.vocab_size)
+    c, r = TOK.encode("c")[0], TOK.encode("r")[0]
+    frames = (lp[:, c] > -1).nonzero().flatten()
+    lp[frames, r] = lp[frames, c] + 0.5
+    lp = lp.log_softmax(-1)
+    cfg = OmegaConf.create({"decode": {"decoder": "lm", "nbest": 1, "beam_size": 50, "beam_size_token": None, "lm": {
+        "unit": "word", "lm_weight": 0.5, "word_score": 0.0, "sil_score": 0.0, "beam_threshold": 100.0,
+        "tune": {"split": "dev", "grid": {"lm_weight": [0.01, 3.0], "word_score": [0.0]}}}}})
+    result = tune_lm(cfg, TOK, arpa, [lp, lp], ["the cat sat", "the cat sat"])
+    assert [row["wer"] for row in result["grid"]] == [pytest.approx(1 / 3), 0.0]
+    assert result["best"]["lm_weight"] == 3.0 and result["greedy"]["wer"] == pytest.approx(1 / 3)
+
+
 def test_missing_flashlight_is_a_clear_error(monkeypatch, arpa):
     import torchaudio.models.decoder as tad
 
@@ -178,7 +282,7 @@ def read_table(path: Path) -> dict[str, str]:
     return dict((line.split(" ", 1) + [""])[:2] for line in path.read_text().splitlines())
 
 
-@pytest.mark.parametrize("decoder", ["default", "beam", "lm"])
+@pytest.mark.parametrize("decoder", ["default", "beam", "lm", "lm_token"])
 def test_decode_recipe_writes_hyps_refs_nbest_errs(synthetic_store, tmp_path, decoder, capsys):
     from asr.decode import decode
     from asr.features import load_split
@@ -187,7 +291,11 @@ def test_decode_recipe_writes_hyps_refs_nbest_errs(synthetic_store, tmp_path, de
     ckpt = tiny_checkpoint(tmp_path / "model.pt")
     texts = tmp_path / "lm-text.txt"
     texts.write_text("\n".join(load_split(synthetic_store, "train")["texts"]) + "\n")
-    cfg = decode_cfg(synthetic_store, ckpt, tmp_path, f"decode={decoder}", f"decode.lm.text={texts}")
+    wordlist = tmp_path / "words"
+    wordlist.write_text("Zebra\nquokka\n")
+    cfg = decode_cfg(synthetic_store, ckpt, tmp_path, f"decode={decoder}", f"decode.lm.text={texts}",
+                     f"decode.lm.wordlist={wordlist}" if decoder == "lm" else "decode.lm.wordlist=null",
+                     "++decode.lm.tune.grid.lm_weight=[0.2,0.6]")
     summary = decode(cfg)
 
     out = tmp_path / "decode" / cfg.decode.name / "dev"
@@ -206,12 +314,42 @@ def test_decode_recipe_writes_hyps_refs_nbest_errs(synthetic_store, tmp_path, de
     assert all(n["nbest"][0]["text"] == hyps[n["id"]] for n in nbest)
     assert all(len(n["nbest"]) <= cfg.decode.nbest for n in nbest)
     assert json.loads((tmp_path / "decode" / cfg.decode.name / "summary.json").read_text())["splits"]["dev"]["wer"] == s["wer"]
-    assert "WER %" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "WER %" in printed
     if decoder == "lm":
         lexicon = (tmp_path / "lm" / "lexicon.txt").read_text().split("\n")
         words = {line.split()[0] for line in lexicon if line}
-        assert (tmp_path / "lm" / "3gram.arpa").is_file()
+        assert (tmp_path / "lm" / "3gram.arpa").is_file() and {"zebra", "quokka"} <= words  # the open vocabulary
         assert all(w in words for h in hyps.values() for w in h.split())
+    if decoder.startswith("lm"):  # tuned on dev: 2 lm_weight x 3 word/sil scores, the best one used and cached
+        tuned = json.loads((out.parent / "tune.json").read_text())
+        assert len(tuned["grid"]) == 6 and tuned["best"] == summary["tuned"]["best"]
+        assert cfg.decode.lm.lm_weight == tuned["best"]["lm_weight"]
+        assert "LM weights tuned on dev" in printed
+        mtime = (out.parent / "tune.json").stat().st_mtime_ns
+        decode(decode_cfg(synthetic_store, ckpt, tmp_path, f"decode={decoder}", f"decode.lm.text={texts}",
+                          f"decode.lm.wordlist={wordlist}" if decoder == "lm" else "decode.lm.wordlist=null",
+                          "++decode.lm.tune.grid.lm_weight=[0.2,0.6]"))
+        assert (out.parent / "tune.json").stat().st_mtime_ns == mtime  # not tuned again
+
+
+def test_lm_text_never_holds_dev_or_test_sentences(tmp_path):
+    from omegaconf import OmegaConf
+
+    from asr.decode import lm_training_text
+
+    (tmp_path / "train.txt").write_text("the cat sat\nthe  dog sat\na test sentence\n")
+    (tmp_path / "extra.txt").write_text("a dev sentence\nthe rat ran\n")
+    (tmp_path / "dev.jsonl").write_text(json.dumps({"id": "d1", "audio": "x.wav", "duration": 1.0,
+                                                    "text": "a dev sentence", "speaker": "s"}) + "\n")
+    (tmp_path / "test.jsonl").write_text(json.dumps({"id": "t1", "audio": "x.wav", "duration": 1.0,
+                                                     "text": "a test sentence", "speaker": "s"}) + "\n")
+    cfg = OmegaConf.create({
+        "features": {"manifests": {"dev": str(tmp_path / "dev.jsonl"), "test": str(tmp_path / "test.jsonl"),
+                                   "test-natural": str(tmp_path / "absent.jsonl")}},
+        "decode": {"lm": {"text": [str(tmp_path / "train.txt"), str(tmp_path / "extra.txt")],
+                          "exclude": ["dev", "test", "test-natural"]}}})
+    assert lm_training_text(cfg) == ["the cat sat", "the dog sat", "the rat ran"]
 
 
 def test_decode_recipe_errors_name_the_key(synthetic_store, tmp_path):

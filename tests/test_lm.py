@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from asr.lm import BOS, EOS, UNK, LMError, NGramLM, build_lm, read_arpa, train_kneser_ney, write_arpa, write_lexicon
+from asr.lm import (BOS, EOS, UNK, LMError, NGramLM, arpa_vocab, build_lm, read_arpa, read_wordlist, train_kneser_ney,
+                    write_arpa, write_lexicon)
 
 TEXTS = [
     "the cat sat on the mat",
@@ -79,3 +80,43 @@ def test_bad_inputs(tmp_path):
     bad.write_text("\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0\ta\n\\end\\\n")
     with pytest.raises(LMError, match="bad.arpa"):
         read_arpa(bad)
+
+
+def test_open_vocabulary_words_get_the_uniform_share(tmp_path):
+    lm = NGramLM.from_arpa(build_lm(TEXTS, tmp_path, order=3, vocab=["zebra", "quokka", "cat"]))
+    assert {"zebra", "quokka"} <= lm.vocab
+    vocab = sorted(lm.vocab - {BOS})
+    for ctx in [(BOS,), ("the", "cat"), ("zebra",)]:
+        assert sum(math.exp(lm.score(ctx, w)[1]) for w in vocab) == pytest.approx(1.0, abs=1e-4), ctx
+    # an unseen word scores like <unk> (not -inf), and far below a seen one
+    assert lm.score(("the",), "zebra")[1] == pytest.approx(lm.score(("the",), UNK)[1])
+    assert lm.score(("the",), "zebra")[1] < lm.score(("the",), "rat")[1] - 1
+    assert sorted(arpa_vocab(tmp_path / "3gram.arpa")) == sorted(lm.vocab - {BOS, EOS, UNK})
+
+
+def test_flashlight_kenlm_reads_our_arpa_and_agrees(tmp_path):
+    """The decoders hand the ARPA file to KenLM (log10); it must score as NGramLM does (ln)."""
+    kenlm_module = pytest.importorskip("flashlight.lib.text.decoder.kenlm")
+    from flashlight.lib.text.dictionary import Dictionary
+
+    path = build_lm(TEXTS, tmp_path, order=3, vocab=["zebra"])
+    words = sorted(NGramLM.from_arpa(path).vocab - {BOS})
+    (tmp_path / "words.txt").write_text("\n".join(words) + "\n")
+    d = Dictionary(str(tmp_path / "words.txt"))
+    kenlm, ours = kenlm_module.KenLM(str(path), d), NGramLM.from_arpa(path)
+    state, ctx = kenlm.start(False), (BOS,)
+    for w in "the cat sat on a zebra mat".split():
+        state, lp = kenlm.score(state, d.get_index(w))
+        ctx, expected = ours.score(ctx, w)
+        assert lp * math.log(10) == pytest.approx(expected, abs=1e-4), w
+    assert kenlm.finish(state)[1] * math.log(10) == pytest.approx(ours.score(ctx, EOS)[1], abs=1e-4)
+
+
+def test_wordlist_is_lower_cased_filtered_and_deduplicated(tmp_path):
+    path = tmp_path / "words"
+    path.write_text("Zebra\nzebra\ncat's\nAAA\ncafé\n\nx-ray\nNew York\n")
+    assert read_wordlist(path, lambda w: set(w) <= set("abcdefghijklmnopqrstuvwxyz'")) == ["aaa", "cat's", "zebra"]
+    with pytest.raises(LMError, match=r"decode.lm.wordlist=.*missing.*wamerican"):
+        read_wordlist(tmp_path / "missing", lambda w: True)
+    with pytest.raises(LMError, match="no word"):
+        read_wordlist(path, lambda w: False)
