@@ -4,8 +4,12 @@
     data/<corpus>/<split>.jsonl             {"id", "audio", "duration", "text", "speaker"}
     data/<corpus>/corpus.json               seed, config, counts, hours and voices per split
 
-The evaluation splits take the first sentences of the pool, train the rest, so a bigger
-train set with the same seed keeps the same dev/test sentences.
+Each split mixes the grammar's sentences with natural English (asr/corpus/text.py): a share
+`data.natural.fraction[split]` of its utterances, and all of `test-natural`'s. The evaluation
+splits take the first grammar sentences of the pool, train the rest; natural sentences belong to
+one split by a hash of their text. So a bigger train set with the same seed keeps the same
+dev/test sentences, and no sentence is in two splits. `test-natural` is spoken by the training
+voices, `test-other` by the held-out ones.
 """
 from __future__ import annotations
 
@@ -27,9 +31,10 @@ from tqdm import tqdm
 from asr.corpus import CorpusError
 from asr.corpus.grammar import sentence_pool
 from asr.corpus.synth import Job, synthesize, voice_catalog, working_voices
+from asr.corpus.text import NaturalSpec, natural_pool
 
-SPLITS = ("train", "dev", "test", "test-other")
-POOL_ORDER = ("dev", "test", "test-other", "train")  # the order in which splits take sentences
+SPLITS = ("train", "dev", "test", "test-other", "test-natural")
+EVAL_SPLITS = ("dev", "test", "test-other", "test-natural")  # take grammar sentences before train
 MARKER = "corpus.partial.json"  # present while a build is in progress
 
 
@@ -54,14 +59,72 @@ def _check_config(d: DictConfig) -> None:
     need(isinstance(d.chunk_size, int) and d.chunk_size > 0, "chunk_size", "expected an integer > 0")
     need(1 <= d.min_words <= d.max_words, "min_words", f"expected 1 <= min_words <= max_words={d.max_words}")
     need(d.sample_rate in (8000, 16000, 22050, 24000, 44100, 48000), "sample_rate", "expected a common rate")
-    for key in ("speed", "pitch"):
+    for key in ("speed", "pitch", "formant", "word_gap", "intonation"):
         r = d[key]
         need(len(r) == 2 and r[0] <= r[1], key, "expected [low, high]")
     need(0.5 <= d.speed[0] and d.speed[1] <= 2.0, "speed", "expected tempo factors within [0.5, 2]")
-    need(-12 <= d.pitch[0] and d.pitch[1] <= 12, "pitch", "expected semitones within [-12, 12]")
+    need(-6 <= d.pitch[0] and d.pitch[1] <= 6, "pitch", "expected semitones within [-6, 6]")
+    need(-4 <= d.formant[0] and d.formant[1] <= 4, "formant", "expected semitones within [-4, 4]")
+    need(all(isinstance(g, int) for g in d.word_gap) and 0 <= d.word_gap[0] and d.word_gap[1] <= 20, "word_gap", "expected 10 ms units within [0, 20]")
+    need(0.25 <= d.intonation[0] and d.intonation[1] <= 3, "intonation", "expected factors within [0.25, 3]")
+    _check_natural(d, need)
     for engine, w in d.engine_weights.items():
         need(engine in ("espeak", "flite", "festival") and w >= 0, f"engine_weights.{engine}",
              "expected espeak/flite/festival with a weight >= 0")
+
+
+def _check_natural(d: DictConfig, need) -> None:
+    n = d.natural
+    for split in n.fraction:
+        need(split in SPLITS and split != "test-natural", f"natural.fraction.{split}",
+             "unknown split; test-natural is all natural, the others take a share")
+    for split in SPLITS[:-1]:
+        f = n.fraction.get(split)
+        need(isinstance(f, (int, float)) and 0 <= f <= 1, f"natural.fraction.{split}", "expected 0 <= share <= 1")
+    need(1 <= n.min_words <= n.max_words, "natural.min_words", f"expected 1 <= min_words <= max_words={n.max_words}")
+    need(isinstance(n.max_chars, int) and n.max_chars > 0, "natural.max_chars", "expected an integer > 0")
+    wants = d.sizes["test-natural"] > 0 or any(n.fraction[s] > 0 for s in SPLITS[:-1])
+    need(not wants or len(n.sources) > 0, "natural.sources", "empty, but natural sentences are asked for")
+
+
+def split_texts(d: DictConfig) -> dict[str, list[str]]:
+    """The sentence of every utterance of every split (a pure function of the config).
+
+    Each utterance of a split draws "natural" with probability natural.fraction[split] (1 for
+    test-natural), else takes the next grammar sentence. A sentence in two splits is skipped:
+    evaluation natural sentences that the evaluation grammar sentences have, train sentences
+    that an evaluation split has.
+    """
+    sizes = {s: d.sizes[s] for s in SPLITS}
+    kinds = {}
+    for k, split in enumerate(SPLITS):
+        share = 1.0 if split == "test-natural" else d.natural.fraction[split]
+        rng = random.Random(d.seed * 7727 + k)
+        kinds[split] = [rng.random() < share for _ in range(sizes[split])]
+    wants = any(any(v) for v in kinds.values())
+    natural = natural_pool(NaturalSpec.from_cfg(d.natural), d.seed) if wants else {}
+    n_eval = sum(not x for s in EVAL_SPLITS for x in kinds[s])
+    n_natural_eval = sum(x for s in EVAL_SPLITS for x in kinds[s])
+    n_train = sizes["train"] - sum(kinds["train"])
+    grammar = sentence_pool(n_eval + n_train + n_natural_eval, d.seed, d.min_words, d.max_words)
+    eval_grammar, start, out = set(grammar[:n_eval]), 0, {}
+    for split in EVAL_SPLITS:
+        count = sizes[split] - sum(kinds[split])
+        out[split] = _mix(split, kinds[split], grammar[start:start + count],
+                          [t for t in natural.get(split, []) if t not in eval_grammar])
+        start += count
+    eval_texts = {t for s in EVAL_SPLITS for t in out[s]}
+    out["train"] = _mix("train", kinds["train"], [t for t in grammar[n_eval:] if t not in eval_texts],
+                        [t for t in natural.get("train", []) if t not in eval_texts])
+    return {split: out[split] for split in SPLITS}
+
+
+def _mix(split: str, kinds: list[bool], grammar: list[str], natural: list[str]) -> list[str]:
+    if sum(kinds) > len(natural):
+        raise CorpusError(f"data.sizes.{split}: asks for {sum(kinds)} natural sentences, the {split} share of "
+                          f"data.natural.sources has {len(natural)}; lower data.natural.fraction.{split} or the size")
+    g, n = iter(grammar), iter(natural)
+    return [next(n) if is_natural else next(g) for is_natural in kinds]
 
 
 def _fingerprint(d: DictConfig) -> dict:
@@ -70,8 +133,8 @@ def _fingerprint(d: DictConfig) -> dict:
     out = OmegaConf.to_container(d, resolve=True)
     for key in ("name", "root", "num_workers", "chunk_size"):
         out.pop(key, None)
-    pool = sentence_pool(sum(d.sizes[s] for s in SPLITS), d.seed, d.min_words, d.max_words)
-    out["sentences_sha1"] = hashlib.sha1("\n".join(pool).encode()).hexdigest()
+    texts = split_texts(d)
+    out["sentences_sha1"] = hashlib.sha1("\n".join(t for s in SPLITS for t in texts[s]).encode()).hexdigest()
     return out
 
 
@@ -103,21 +166,17 @@ def plan_corpus(cfg: DictConfig, voices: list[str]) -> dict[str, list[Job]]:
     _check_config(d)
     root = Path(d.root)
     seen, held = split_voices(sorted(voices), list(d.heldout))
-    sizes = {s: d.sizes[s] for s in SPLITS}
-    pool = sentence_pool(sum(sizes.values()), d.seed, d.min_words, d.max_words)
-    plan, start = {}, 0
-    for k, split in enumerate(POOL_ORDER):
+    plan = {}
+    for k, (split, texts) in enumerate(split_texts(d).items()):
         rng = random.Random(d.seed * 1009 + k)
         split_voices_ = held if split == "test-other" else seen
-        jobs = []
-        for i, text in enumerate(pool[start:start + sizes[split]]):
-            utt = f"{split}-{i:06d}"
-            jobs.append(Job(path=str(root / "wav" / split / f"{utt}.wav"), text=text,
-                            voice=_pick_voice(rng, split_voices_, d.engine_weights),
-                            speed=round(rng.uniform(*d.speed), 3), pitch=round(rng.uniform(*d.pitch), 2)))
-        plan[split] = jobs
-        start += sizes[split]
-    return {split: plan[split] for split in SPLITS}
+        plan[split] = [Job(path=str(root / "wav" / split / f"{split}-{i:06d}.wav"), text=text,
+                           voice=_pick_voice(rng, split_voices_, d.engine_weights),
+                           speed=round(rng.uniform(*d.speed), 3), pitch=round(rng.uniform(*d.pitch), 2),
+                           formant=round(rng.uniform(*d.formant), 2), gap=rng.randint(*d.word_gap),
+                           intonation=round(rng.uniform(*d.intonation), 2))
+                       for i, text in enumerate(texts)]
+    return plan
 
 
 def _complete(root: Path, fingerprint: dict) -> dict | None:

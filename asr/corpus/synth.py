@@ -1,10 +1,17 @@
 """TTS voices of Debian main (espeak-ng, flite, festival) and batch synthesis to 16 kHz wav.
 
 A voice id names engine and voice: "espeak-en-us+f3", "flite-slt", "festival-kal_diphone".
-Each utterance has a `speed` (tempo factor, 1 = the engine's normal) and `pitch` (semitones):
-espeak-ng takes both directly (-s words per minute, -p pitch); flite and festival get the
-pitch through speed perturbation (resampling by 2^(pitch/12), which also speeds up) and the
-rest of the tempo change through their duration stretch.
+Each utterance has a `speed` (tempo factor, 1 = the engine's normal), a `pitch` (semitones of
+F0), a `formant` shift (semitones), a word `gap` and an `intonation` (pitch range factor):
+
+    espeak-ng  -s words per minute, -p pitch, -g word gap, SSML <prosody range="N%">
+    flite      --setf duration_stretch, int_f0_target_mean (pitch), int_f0_target_stddev (range)
+    festival   Duration_Stretch; its pitch goes with the formant shift
+
+The formant shift is speed perturbation after synthesis: the audio is played at
+sr * 2^(formant/12) and resampled, which moves formants and F0 together (a shorter or longer
+vocal tract) and speeds up by the same factor; the engine's tempo makes up for it. For
+festival, whose F0 is not exposed, the shift is pitch + formant.
 """
 from __future__ import annotations
 
@@ -23,6 +30,10 @@ import soundfile as sf
 from asr.corpus import CorpusError
 
 ENGINE_BINARIES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival"}
+# flite's own F0 mean and standard deviation (Hz) per voice: kal and kal16 from their voice
+# definitions, awb and slt from the median F0 of their output (rms ignores these settings)
+FLITE_F0 = {"kal": (95.0, 11.0), "kal16": (105.0, 14.0), "awb": (125.0, 18.0), "slt": (170.0, 25.0),
+            "rms": (100.0, 15.0)}
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,15 @@ class Job:
     text: str
     voice: str  # voice id
     speed: float
-    pitch: float  # semitones
+    pitch: float  # semitones of F0
+    formant: float = 0.0  # semitones of resampling (formants and F0 together)
+    gap: int = 0  # extra pause between words, 10 ms units (espeak-ng)
+    intonation: float = 1.0  # pitch range factor (espeak-ng, flite)
+
+    @property
+    def shift(self) -> float:
+        """Semitones of resampling after synthesis."""
+        return self.formant + (self.pitch if self.voice.startswith("festival") else 0.0)
 
 
 def voice_catalog(voices_cfg) -> list[Voice]:
@@ -152,14 +171,19 @@ def _engine_batch(jobs: list[Job], raw: dict[str, str]) -> None:
     for job in jobs:
         voice = Voice.from_id(job.voice)
         out = raw[job.path]
-        stretch = 2 ** (job.pitch / 12) / job.speed  # tempo left after the pitch resampling
+        stretch = 2 ** (job.shift / 12) / job.speed  # tempo left after the resampling
         if voice.engine == "espeak":
-            wpm = round(175 * job.speed)
+            wpm = round(175 / stretch)
             pitch = int(min(99, max(0, 50 + 8 * job.pitch)))
-            _run(["espeak-ng", "-v", voice.name, "-s", str(wpm), "-p", str(pitch), "-w", out, job.text],
-                 f"espeak-ng voice {voice.name}")
+            # the text is lower-case letters, apostrophe and space: safe inside SSML
+            ssml = f'<speak><prosody range="{round(100 * job.intonation)}%">{job.text}</prosody></speak>'
+            _run(["espeak-ng", "-m", "-v", voice.name, "-s", str(wpm), "-p", str(pitch), "-g", str(job.gap),
+                  "-w", out, ssml], f"espeak-ng voice {voice.name}")
         elif voice.engine == "flite":
-            _run(["flite", "-voice", voice.name, "--setf", f"duration_stretch={stretch:.3f}", "-t", job.text,
+            mean, std = FLITE_F0.get(voice.name, (100.0, 15.0))
+            _run(["flite", "-voice", voice.name, "--setf", f"duration_stretch={stretch:.3f}",
+                  "--setf", f"int_f0_target_mean={mean * 2 ** (job.pitch / 12):.1f}",
+                  "--setf", f"int_f0_target_stddev={std * job.intonation:.1f}", "-t", job.text,
                   "-o", out], f"flite voice {voice.name}")
         else:
             # the text is lower-case letters, apostrophe and space: safe inside a Scheme string
@@ -216,13 +240,10 @@ def synthesize(jobs: list[Job], sample_rate: int = 16000) -> list[float]:
             audio = audio.mean(axis=1)
             if len(audio) < sr // 20:
                 raise CorpusError(f"{job.voice} produced {len(audio)} samples for {job.text!r}")
-            if not job.voice.startswith("espeak"):
-                # speed perturbation: play the audio at sr * 2^(pitch/12) and resample to the
-                # target; the source rate is rounded to 100 Hz to keep the resampling filter short
-                sr_pert = int(round(sr * 2 ** (job.pitch / 12) / 100) * 100)
-                audio = _resample(audio, sr_pert, sample_rate)
-            else:
-                audio = _resample(audio, sr, sample_rate)
+            # speed perturbation: play the audio at sr * 2^(shift/12) and resample to the target;
+            # the source rate is rounded to 100 Hz to keep the resampling filter short
+            sr_pert = int(round(sr * 2 ** (job.shift / 12) / 100) * 100) if job.shift else sr
+            audio = _resample(audio, sr_pert, sample_rate)
             peak = float(np.abs(audio).max())
             audio = audio * (0.9 / peak) if peak > 0 else audio
             tmp = job.path + ".tmp.wav"
