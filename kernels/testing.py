@@ -161,8 +161,14 @@ def _run_programs(fn, args: dict, grid: tuple, settings: HarnessSettings) -> Non
     for t in threads:
         t.start()
     deadline = time.monotonic() + settings.timeout
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()))
+    try:
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+    except BaseException:  # KeyboardInterrupt while waiting: stop the programs before the patches go
+        launch.stop.set()
+        for t in threads:
+            t.join(STOP_GRACE)
+        raise
     if any(t.is_alive() for t in threads):
         with launch.lock:
             running, waiting = len(launch.running), len(programs) - launch.next

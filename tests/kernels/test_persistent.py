@@ -158,6 +158,30 @@ def test_capacity_below_grid_takes_step_mode():
     assert_matches_reference(out, ref, grads, gref, torch.float32, ATOL, RTOL)
 
 
+def test_capacity_of_one_tile_runs_one_persistent_launch_per_tile():
+    """capacity = one batch tile's programs (D x hidden blocks): barrier groups are per (direction, batch
+    tile), so the launcher runs one persistent launch per tile instead of step mode."""
+    fn, inputs, lens, weights, ref, gref = _case("lstm", 18, 6, 2, 48, RAGGED18)
+    with concurrent_programs(capacity=2 * 3) as launches:
+        out, grads = _run(fn, inputs, lens, torch.float32, weights, config=BH16)
+    assert [launch.grid for launch in launches] == [(2, 3, 1)] * 4  # forward tiles 0, 1; backward tiles 0, 1
+    assert_matches_reference(out, ref, grads, gref, torch.float32, ATOL, RTOL)
+
+
+def test_wrong_co_residency_guess_falls_back_to_step_mode(monkeypatch):
+    """The launcher assumes the whole grid co-resident but only 2 of 6 programs run at once: the bounded
+    spin gives up, the program flags it, and the host reruns the call in step mode with a warning."""
+    import kernels.common as common
+
+    monkeypatch.setattr(common, "SPIN_LIMIT", 200)
+    fn, inputs, lens, weights, ref, gref = _case("lstm", 5, 4, 2, 48, [4, 1, 3, 2, 4])
+    with pytest.warns(common.KernelFallbackWarning, match="timed out"):
+        with concurrent_programs(co_resident=2, timeout=30) as launches:
+            out, grads = _run(fn, inputs, lens, torch.float32, weights, config=BH16)
+    assert len(launches) == (1 + 4) + (1 + 5)  # each pass: the persistent try, then one launch per step
+    assert_matches_reference(out, ref, grads, gref, torch.float32, ATOL, RTOL)
+
+
 # --- self-checks on the real kernels: the barrier monkeypatched -------------------------------------------------
 def _barrier_names():
     """(module, name) of every kernels.* global bound to the kernels' grid barrier (found by its function name)."""
@@ -240,13 +264,24 @@ def test_too_few_co_resident_programs_time_out():
 
 # --- self-checks on a toy recurrence exchanging its state through a barrier the same way ------------------------
 @triton.jit
+def _toy_grid_barrier(count_ptr, target):
+    """The kernels' grid barrier without its spin limit: release arrive, acquire poll until target."""
+    tl.debug_barrier()
+    tl.atomic_add(count_ptr, 1, sem="release")
+    seen = tl.atomic_add(count_ptr, 0, sem="acquire")
+    while seen < target:
+        seen = tl.atomic_add(count_ptr, 0, sem="acquire")
+    tl.debug_barrier()
+
+
+@triton.jit
 def _arrive_only(count_ptr, target):
     tl.debug_barrier()
     tl.atomic_add(count_ptr, 1, sem="release")
     tl.debug_barrier()
 
 
-toy_barrier = None  # set per test: the kernels' grid barrier or a broken one
+toy_barrier = None  # set per test: _toy_grid_barrier or a broken one
 
 
 @triton.jit
@@ -289,14 +324,9 @@ def _toy(monkeypatch, barrier, nbuf=2, extra=0, n=64, bn=16, steps=6, **harness)
     return (out.double() - torch.stack(ref)).abs().max().item()
 
 
-def _kernels_barrier():
-    mod, name = _barrier_names()[0]
-    return getattr(mod, name)
-
-
 @pytest.mark.parametrize("straggler", [False, True], ids=["", "straggler"])
-def test_toy_with_the_kernels_barrier_matches(monkeypatch, straggler):
-    barrier = _straggling(_kernels_barrier(), axis=0) if straggler else _kernels_barrier()
+def test_toy_with_a_sound_barrier_matches(monkeypatch, straggler):
+    barrier = _straggling(_toy_grid_barrier, axis=0) if straggler else _toy_grid_barrier
     assert _toy(monkeypatch, barrier) < 1e-5
     assert _toy(monkeypatch, barrier, jitter=JITTER, seed=4) < 1e-5
 
@@ -309,14 +339,14 @@ def test_toy_barrier_without_wait_is_caught(monkeypatch):
 
 def test_toy_single_h_buffer_is_caught(monkeypatch):
     """One buffer: the others overwrite h_{s-1} with h_s before the straggler has read it."""
-    err = _toy(monkeypatch, _straggling(_kernels_barrier(), axis=0), nbuf=1)
+    err = _toy(monkeypatch, _straggling(_toy_grid_barrier, axis=0), nbuf=1)
     assert not err < 1e-3, err
 
 
 def test_toy_unreachable_target_times_out(monkeypatch):
     threads = threading.active_count()
     with pytest.raises(LaunchTimeout, match=r"_toy_kernel: 4 of 4 programs still running after 1 s"):
-        _toy(monkeypatch, _kernels_barrier(), extra=1, timeout=1.0)
+        _toy(monkeypatch, _toy_grid_barrier, extra=1, timeout=1.0)
     assert threading.active_count() == threads
     _assert_restored()
 
@@ -360,7 +390,7 @@ def test_an_error_in_one_program_stops_the_launch(monkeypatch):
     def failing(count_ptr, target, *rest):
         if tl.program_id(0) == 1:
             raise ZeroDivisionError("program 1 fails")
-        return _kernels_barrier()(count_ptr, target, *rest)
+        return _toy_grid_barrier(count_ptr, target, *rest)
 
     with pytest.raises(triton.runtime.errors.InterpreterError, match=r"program \(1, 0, 0\) of _toy_kernel"):
         _toy(monkeypatch, failing, timeout=30.0)
