@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+import torchaudio
 from omegaconf import OmegaConf
 
 from asr.augment import (EFFECTS, AugmentError, Augmenter, add_noise, available_codecs, babble, check_config, clip,
@@ -169,8 +170,11 @@ def test_rir_pool_rt60_and_distance_in_range(method):
 
 def test_reverberation_keeps_length_and_rms():
     wave = voiced()
-    out = reverberate(wave, synthetic_rir(0.6, 3.0, 50.0, SR, np.random.default_rng(0)))
+    rir = synthetic_rir(0.6, 3.0, 50.0, SR, np.random.default_rng(0))
+    out = reverberate(wave, rir)
     assert out.shape == wave.shape and torch.isfinite(out).all()
+    direct = torchaudio.functional.fftconvolve(wave, torch.from_numpy(rir))[: wave.numel()]
+    torch.testing.assert_close(out / out.norm(), direct / direct.norm(), atol=1e-6, rtol=0)
     assert out.square().mean() == pytest.approx(float(wave.square().mean()), rel=1e-4)
     assert snr_db(wave, out) < 10  # it is reverberant
 
