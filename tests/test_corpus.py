@@ -14,6 +14,7 @@ import soundfile as sf
 from asr.corpus import CorpusError, plan_corpus, prepare_corpus, sentence_pool, vocabulary
 from asr.corpus.grammar import ALPHABET, lexicon, number_words, plural, verb_forms, year_words
 from asr.corpus.prepare import SPLITS
+from asr.corpus.text import NaturalSpec, natural_pool
 from asr.corpus.synth import Voice, voice_catalog
 from conftest import compose
 
@@ -135,7 +136,7 @@ def test_plan_splits_are_disjoint_and_sized():
 def test_plan_keeps_evaluation_splits_when_train_grows():
     _, small = _plan()
     _, big = _plan(["data.sizes.train=500"])
-    for split in ("dev", "test", "test-other"):
+    for split in ("dev", "test", "test-other", "test-natural"):
         assert small[split] == big[split]
     assert big["train"][:len(small["train"])] == small["train"]
 
@@ -143,12 +144,41 @@ def test_plan_keeps_evaluation_splits_when_train_grows():
 def test_plan_test_other_voices_are_held_out():
     cfg, plan = _plan(["data.sizes.train=400", "data.sizes.test-other=200"])
     heldout = list(cfg.data.heldout)
-    seen = {j.voice for s in ("train", "dev", "test") for j in plan[s]}
+    seen = {j.voice for s in ("train", "dev", "test", "test-natural") for j in plan[s]}
     other = {j.voice for j in plan["test-other"]}
     assert not seen & other
     assert all(any(fnmatch.fnmatchcase(v, p) for p in heldout) for v in other)
     assert {v.split("-")[0] for v in seen} == {"espeak", "flite", "festival"}  # every engine speaks
     assert len({(j.speed, j.pitch) for j in plan["train"]}) > 300  # rate and pitch vary per utterance
+    for key in ("formant", "gap", "intonation"):  # and so do formants, word gaps and pitch range
+        values = [getattr(j, key) for j in plan["train"]]
+        low, high = cfg.data[{"gap": "word_gap"}.get(key, key)]
+        assert low <= min(values) < max(values) <= high, key
+        assert len(set(values)) >= min(4, high - low + 1), key
+
+
+def test_plan_mixes_natural_sentences_as_configured():
+    cfg, plan = _plan(["data.sizes.train=400", "data.sizes.dev=100"])
+    pool = natural_pool(NaturalSpec.from_cfg(cfg.data.natural), cfg.data.seed)
+    share = {split: sum(j.text in pool[split] for j in plan[split]) / len(plan[split]) for split in SPLITS}
+    assert share["test-natural"] == 1.0  # all natural, the held-out share of the natural text
+    assert share["test"] == share["test-other"] == 0.0  # grammar only (fraction 0)
+    assert 0.2 < share["train"] < 0.4 and 0.15 < share["dev"] < 0.45  # fraction 0.3
+    # the training voices speak it: none of test-other's
+    assert not {j.voice for j in plan["test-natural"]} & {j.voice for j in plan["test-other"]}
+    assert not [j for j in plan["test-natural"] if any(fnmatch.fnmatchcase(j.voice, p) for p in cfg.data.heldout)]
+
+
+def test_plan_without_natural_text_is_grammar_only():
+    _, plan = _plan(["data.natural.sources=[]", "data.sizes.test-natural=0",
+                     "data.natural.fraction={train: 0, dev: 0, test: 0, test-other: 0}"])
+    assert plan["test-natural"] == []
+    assert {j.text for s in SPLITS for j in plan[s]} <= set(sentence_pool(200, seed=0))
+
+
+def test_plan_asking_for_more_natural_sentences_than_held_out():
+    with pytest.raises(CorpusError, match=r"data\.sizes\.test-natural: asks for 100000 natural sentences"):
+        _plan(["data.sizes.test-natural=100000"])
 
 
 def test_plan_rejects_a_heldout_set_that_leaves_no_training_voice():
@@ -162,7 +192,15 @@ def test_plan_rejects_a_heldout_set_that_leaves_no_training_voice():
                                            ("data.num_workers=-2", "data.num_workers"),
                                            ("data.max_words=2", "data.min_words"),
                                            ("+data.engine_weights.mbrola=1.0", "data.engine_weights.mbrola"),
-                                           ("+data.sizes.validation=10", "data.sizes.validation")],
+                                           ("+data.sizes.validation=10", "data.sizes.validation"),
+                                           ("data.formant=[2,1]", "data.formant"),
+                                           ("data.word_gap=[0,1.5]", "data.word_gap"),
+                                           ("data.natural.fraction.train=1.5", "data.natural.fraction.train"),
+                                           ("+data.natural.fraction.test-natural=0.5",
+                                            "data.natural.fraction.test-natural"),
+                                           ("data.natural.sources=[]", "data.natural.sources"),
+                                           ("data.natural.sources=[bible]", "data.natural.sources"),
+                                           ("data.natural.max_words=2", "data.natural.min_words")],
                          ids=lambda x: x.split("=")[0].lstrip("+"))
 def test_bad_config_value_names_the_key(override, key, tmp_path):
     cfg = compose("prepare", ["data=tiny", f"data.root={tmp_path}", override])
@@ -210,6 +248,16 @@ def test_tiny_corpus_splits_and_voices(tiny_corpus):
     assert set(info["voices"]["train"]) == train_voices
 
 
+def test_tiny_corpus_has_test_natural(tiny_corpus):
+    info = json.loads((tiny_corpus / "corpus.json").read_text())
+    rows = _manifest(tiny_corpus, "test-natural")
+    assert len(rows) == info["counts"]["test-natural"] == 16
+    data = compose("prepare", ["data=tiny"]).data
+    assert not [v for v in info["voices"]["test-natural"] if any(fnmatch.fnmatchcase(v, p) for p in data.heldout)]
+    pool = natural_pool(NaturalSpec.from_cfg(data.natural), 0)
+    assert {r["text"] for r in rows} <= set(pool["test-natural"])
+
+
 def test_tiny_corpus_audio_is_speech_not_silence(tiny_corpus):
     row = _manifest(tiny_corpus, "train")[0]
     audio, _ = sf.read(str(tiny_corpus / row["audio"]))
@@ -224,7 +272,7 @@ def test_rerun_with_the_same_config_skips_work(tiny_corpus):
 
 
 # --- rebuild, resume -------------------------------------------------------------------------
-MICRO = ["data=tiny", "data.sizes={train: 4, dev: 1, test: 1, test-other: 2}", "data.voices.flite=[]",
+MICRO = ["data=tiny", "data.sizes={train: 4, dev: 1, test: 1, test-other: 2, test-natural: 1}", "data.voices.flite=[]",
          "data.voices.festival=[]", "data.voices.espeak_accents=[en-us,en-029]",
          "data.voices.espeak_variants=['',f4]", "data.engine_weights={espeak: 1.0}"]
 
@@ -237,7 +285,7 @@ def _build(root: Path, extra=()) -> dict:
 
 def test_a_killed_run_is_completed_not_used(tmp_path):
     first = _build(tmp_path)
-    assert first["synthesized"] == 8 and not first["skipped"]
+    assert first["synthesized"] == 9 and not first["skipped"]
     # what a run killed mid-way leaves: the in-progress marker, some wavs missing, a half-written temp file
     (tmp_path / "corpus.partial.json").write_text(json.dumps(
         {"config": first["config"], "voices": first["voices_used"]}))
@@ -255,14 +303,14 @@ def test_an_incomplete_corpus_without_marker_is_rebuilt(tmp_path):
     _build(tmp_path)
     (tmp_path / "wav/dev/dev-000000.wav").unlink()
     again = _build(tmp_path)
-    assert again["synthesized"] == 8
+    assert again["synthesized"] == 9
     assert (tmp_path / "wav/dev/dev-000000.wav").exists()
 
 
 def test_a_new_config_rebuilds(tmp_path):
     a = _build(tmp_path)
     b = _build(tmp_path, ["data.seed=7"])
-    assert b["synthesized"] == 8 and b["seed"] == 7
+    assert b["synthesized"] == 9 and b["seed"] == 7
     texts = {r["text"] for r in _manifest(tmp_path, "train")}
     assert texts == {j.text for j in plan_corpus(compose("prepare", [*MICRO, f"data.root={tmp_path}", "data.seed=7"]),
                                                 b["voices_used"])["train"]}

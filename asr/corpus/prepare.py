@@ -31,7 +31,7 @@ from tqdm import tqdm
 from asr.corpus import CorpusError
 from asr.corpus.grammar import sentence_pool
 from asr.corpus.synth import Job, synthesize, voice_catalog, working_voices
-from asr.corpus.text import NaturalSpec, natural_pool
+from asr.corpus.text import SOURCES, NaturalSpec, natural_pool
 
 SPLITS = ("train", "dev", "test", "test-other", "test-natural")
 EVAL_SPLITS = ("dev", "test", "test-other", "test-natural")  # take grammar sentences before train
@@ -85,6 +85,7 @@ def _check_natural(d: DictConfig, need) -> None:
     need(isinstance(n.max_chars, int) and n.max_chars > 0, "natural.max_chars", "expected an integer > 0")
     wants = d.sizes["test-natural"] > 0 or any(n.fraction[s] > 0 for s in SPLITS[:-1])
     need(not wants or len(n.sources) > 0, "natural.sources", "empty, but natural sentences are asked for")
+    need(all(src in SOURCES for src in n.sources), "natural.sources", f"the sources are {', '.join(SOURCES)}")
 
 
 def split_texts(d: DictConfig) -> dict[str, list[str]]:

@@ -49,10 +49,12 @@ ABBREVIATIONS = {
     "etc.": "et cetera", "e.g.": "for example", "i.e.": "that is", "approx.": "approximately",
     "dept.": "department", "univ.": "university", "ave.": "avenue", "jan.": "january",
     "feb.": "february", "aug.": "august", "sept.": "september", "oct.": "october",
-    "nov.": "november", "dec.": "december", "a.m.": "a m", "p.m.": "p m", "no.": "number",
+    "nov.": "november", "dec.": "december", "no.": "number",
 }
-# abbreviations with more than one reading ("st." is saint or street): the sentence is dropped
-AMBIGUOUS = {"st.", "co.", "inc.", "ltd.", "vol.", "ch.", "p.", "pp.", "cf.", "viz.", "ibid.", "op."}
+# abbreviations with more than one reading ("st." is saint or street) or read as letters
+# ("p.m."): the sentence is dropped
+AMBIGUOUS = {"st.", "co.", "inc.", "ltd.", "vol.", "ch.", "p.", "pp.", "cf.", "viz.", "ibid.", "op.", "a.m.",
+             "p.m.", "u.s.", "b.c.", "a.d."}
 ORDINAL_OF = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
               "nine": "ninth", "twelve": "twelfth"}
 TRANSLATE = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u2032": "'", "`": "'",
