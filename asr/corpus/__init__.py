@@ -1,7 +1,7 @@
-"""The built-in synthetic speech corpus: the project's own sentence grammar spoken by the
-English voices of espeak-ng, flite and festival.
+"""The built-in synthetic speech corpus: the project's own sentence grammar and natural English
+sentences (WordNet, fortunes, GCIDE) spoken by the English voices of espeak-ng, flite and festival.
 
-    from asr.corpus import sentence_pool, prepare_corpus
+    from asr.corpus import sentence_pool, prepare_corpus, normalize, lm_sentences
 """
 from asr.errors import ASRError
 
@@ -11,6 +11,8 @@ class CorpusError(ASRError, ValueError):
 
 
 from asr.corpus.grammar import sentence_pool, vocabulary  # noqa: E402
+from asr.corpus.text import lm_sentences, normalize  # noqa: E402
 from asr.corpus.prepare import plan_corpus, prepare_corpus  # noqa: E402
 
-__all__ = ["CorpusError", "sentence_pool", "vocabulary", "plan_corpus", "prepare_corpus"]
+__all__ = ["CorpusError", "sentence_pool", "vocabulary", "plan_corpus", "prepare_corpus", "normalize",
+           "lm_sentences"]
