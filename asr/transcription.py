@@ -21,6 +21,7 @@ from tqdm import tqdm
 from asr.audio import AudioError, iter_audio_chunks
 from asr.checkpoint import CheckpointError, load_checkpoint
 from asr.decode import BeamDecoder, DecodeError, GreedyDecoder, LexiconLMDecoder, resolve_device
+from asr.export import ExportError
 from asr.features import FeatureError, FeatureExtractor
 from asr.lm import LMError
 from asr.model import CTCModel
@@ -28,19 +29,35 @@ from asr.tokenizer import tokenizer_from_dict
 
 FORMATS = ("text", "json", "srt")
 DECODERS = ("greedy", "beam", "lm")
+ENGINES = ("torch", "onnx")
 
 
 class Transcriber:
-    """A loaded model + decoder; `transcriber(path)` -> result dict (see `transcribe`)."""
+    """A loaded model + decoder; `transcriber(path)` -> result dict (see `transcribe`).
+
+    engine="torch": `checkpoint` is a .pt checkpoint; engine="onnx": an `asr-export`ed .onnx file,
+    run by onnxruntime on CPU. `threads` sets torch's or onnxruntime's intra-op threads."""
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu", decoder: str = "greedy",
                  lm: str | Path | None = None, beam_size: int | None = None, lm_weight: float = 0.5,
-                 word_score: float = 0.0):
+                 word_score: float = 0.0, engine: str = "torch", threads: int | None = None):
         if decoder not in DECODERS:
             raise DecodeError(f"decoder={decoder!r} is not one of: {', '.join(DECODERS)}")
+        if engine not in ENGINES:
+            raise DecodeError(f"engine={engine!r} is not one of: {', '.join(ENGINES)}")
         self.device = resolve_device(device)
-        ckpt = load_checkpoint(checkpoint, "cpu")
-        self.model = CTCModel.from_checkpoint(ckpt, self.device)
+        if engine == "onnx":
+            if self.device.type != "cpu":
+                raise DecodeError(f"engine=onnx runs on the CPU (got device={device!r})")
+            from asr.onnx_model import OnnxModel
+
+            self.model = OnnxModel(checkpoint, threads=threads)
+            ckpt = self.model.checkpoint_info()
+        else:
+            if threads:
+                torch.set_num_threads(int(threads))
+            ckpt = load_checkpoint(checkpoint, "cpu")
+            self.model = CTCModel.from_checkpoint(ckpt, self.device)
         self.tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
         self.features = FeatureExtractor.from_config(ckpt["features"])
         self.mean = ckpt["cmvn"]["mean"].float().to(self.device)
@@ -143,20 +160,21 @@ def _align(log_probs: torch.Tensor, ids: list[int]) -> list[tuple[int, int, int]
 def transcribe(paths: str | Path | list[str | Path], checkpoint: str | Path, device: str = "cpu",
                chunk_seconds: float = 30.0, overlap_seconds: float = 2.0, decoder: str = "greedy",
                timestamps: bool = True, lm: str | Path | None = None, progress: bool = True,
-               on_error: str = "raise") -> list[dict]:
+               on_error: str = "raise", engine: str = "torch") -> list[dict]:
     """Transcribe audio files (any format/rate/channels `asr.audio` reads) with a checkpoint.
 
     Returns per file {"path", "duration", "text", "words": [{"word", "start", "end"}],
     "chars": [{"char", "start", "end"}]} (times in seconds; no words/chars when
     timestamps=False). A missing, empty or non-audio file raises `AudioError` naming the file
     (on_error="raise"), or (on_error="record") gives {"path", "error"} in its place and the
-    other files are still transcribed.
+    other files are still transcribed. engine="onnx" runs an `asr-export`ed .onnx file
+    (`checkpoint`) with onnxruntime on CPU.
     """
     if on_error not in ("raise", "record"):
         raise DecodeError(f"on_error={on_error!r} is not one of: raise, record")
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    t = Transcriber(checkpoint, device=device, decoder=decoder, lm=lm)
+    t = Transcriber(checkpoint, device=device, decoder=decoder, lm=lm, engine=engine)
     results = []
     for p in tqdm(paths, desc="transcribe", unit="file", disable=not progress or len(paths) < 2):
         try:
@@ -198,12 +216,15 @@ def render(result: dict, fmt: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="asr-transcribe", description="Transcribe audio files with a CTC checkpoint.")
-    p.add_argument("checkpoint", help="model checkpoint (.pt) from recipes/train.py")
+    p.add_argument("checkpoint", help="model checkpoint (.pt) from recipes/train.py, or .onnx with --engine onnx")
     p.add_argument("audio", nargs="+", help="audio files (wav, flac, ogg, mp3; any rate or channel count)")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     p.add_argument("--output-dir", "-o", help="write <name>.<txt|json|srt> per file here instead of stdout")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: cpu)")
     p.add_argument("--decoder", choices=DECODERS, default="greedy")
+    p.add_argument("--engine", choices=ENGINES, default="torch",
+                   help="torch (a .pt checkpoint) or onnx (an asr-export .onnx file, onnxruntime on CPU)")
+    p.add_argument("--threads", type=int, help="intra-op CPU threads of torch / onnxruntime (default: theirs)")
     p.add_argument("--lm", help="ARPA LM for --decoder lm (default: <checkpoint dir>/lm/3gram.arpa)")
     p.add_argument("--beam-size", type=int, help="beam size for beam / lm (default: 10 / 200)")
     p.add_argument("--lm-weight", type=float, default=0.5, help="as conf/decode/lm.yaml (default: 0.5)")
@@ -219,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         t = Transcriber(args.checkpoint, device=args.device, decoder=args.decoder, lm=args.lm,
-                        beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score)
-    except (CheckpointError, DecodeError, LMError, FeatureError) as e:
+                        beam_size=args.beam_size, lm_weight=args.lm_weight, word_score=args.word_score,
+                        engine=args.engine, threads=args.threads)
+    except (CheckpointError, DecodeError, LMError, FeatureError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out_dir = Path(args.output_dir) if args.output_dir else None
