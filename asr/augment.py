@@ -27,6 +27,7 @@ Reverberated speech is rescaled to the RMS of its input, so level changes come f
 from __future__ import annotations
 
 import io
+import json
 import math
 import warnings
 import zlib
@@ -320,8 +321,8 @@ def make_rir_pool(cfg: Mapping, sample_rate: int) -> tuple[list[np.ndarray], lis
         else:
             rir, distance = shoebox_rir(rt60, distance, r["room"], sample_rate, int(cfg["seed"]) * 100003 + i, rng)
         rirs.append(rir)
-        infos.append({"rt60": round(rt60, 3), "rt60_measured": round(measure_rt60(rir, sample_rate), 3),
-                      "distance": round(distance, 2)})
+        infos.append({"rt60": round(float(rt60), 3), "rt60_measured": round(measure_rt60(rir, sample_rate), 3),
+                      "distance": round(float(distance), 2)})
     return rirs, infos
 
 
@@ -367,7 +368,8 @@ class Augmenter:
         record: dict = {}
         for effect in self.draw(rng):  # in EFFECTS order
             wave = getattr(self, f"_{effect}")(wave, rng, record, others)
-        return wave.float().contiguous(), record
+        # plain Python types only (no numpy scalars): the record goes into shards read with weights_only
+        return wave.float().contiguous(), json.loads(json.dumps(record))
 
     # each: (wave, rng, record, others) -> wave; draws its parameters and writes them to the record
     def _speed(self, wave, rng, record, others):

@@ -48,7 +48,8 @@ class FeatureDataset(Dataset):
 
     @classmethod
     def from_store(cls, features_dir: str | Path, split: str, tokenizer: Tokenizer,
-                   cmvn: dict | None = None, max_frames: int = 0) -> "FeatureDataset":
+                   cmvn: dict | None = None, max_frames: int = 0, augment: FeatureAugmentFn | None = None,
+                   augment_seed: int = 0) -> "FeatureDataset":
         """Every shard of `split`; utterances with characters outside the tokenizer, or longer than
         `max_frames` (> 0), are skipped with a warning each and counted in `dataset.skipped`."""
         split_dir = Path(features_dir) / split
@@ -76,7 +77,7 @@ class FeatureDataset(Dataset):
         if not keep:
             raise DataError(f"split {split!r} in {features_dir} has no usable utterances")
         dataset = cls([d["ids"][i] for i in keep], [d["feats"][i] for i in keep], [d["texts"][i] for i in keep],
-                      tokenizer, cmvn)
+                      tokenizer, cmvn, augment, augment_seed)
         dataset.skipped = len(d["ids"]) - len(keep)
         return dataset
 

@@ -73,7 +73,7 @@ def main():
     rows.append(("on the fly: VTLP of stored log-mels (asr.data.OnlineAugment)",
                  per_second(lambda w, u, c: [online(f, g) for f in feats], waves[:1], a.reps)
                  * waves[0].numel() / sum(w.numel() for w in waves)))
-    for preset in ("light", "kaldi", "full"):
+    for preset in ("light", "voice", "kaldi", "full"):
         cfg = OmegaConf.merge(OmegaConf.load("conf/augment/default.yaml"), OmegaConf.load(f"conf/augment/{preset}.yaml"))
         cfg = OmegaConf.to_container(cfg, resolve=True)
         cfg.pop("defaults")

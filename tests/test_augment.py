@@ -1,3 +1,4 @@
+import io
 import math
 from pathlib import Path
 
@@ -57,6 +58,9 @@ def test_each_effect_alone_shape_dtype_record(effect):
     aug = Augmenter(config({"reverb": {"pool": 4}}, **{effect: {"prob": 1.0}}), SR)
     out, record = aug(wave.clone(), "utt-1", 1, others)
     assert list(record) == [effect]
+    buf = io.BytesIO()
+    torch.save(record, buf)
+    assert torch.load(io.BytesIO(buf.getvalue()), weights_only=True) == record  # as the shards are read
     assert out.dtype == torch.float32 and out.dim() == 1 and torch.isfinite(out).all()
     expected = wave.numel() / record["speed"] if effect == "speed" else wave.numel()
     assert abs(out.numel() - expected) <= 1
@@ -87,7 +91,7 @@ def test_draw_depends_on_seed_utterance_and_copy():
 
 def test_none_preset_is_off_and_every_preset_is_valid():
     assert not Augmenter(DEFAULT, SR).enabled and check_config(DEFAULT) == {}
-    for name in ("none", "light", "kaldi", "full"):
+    for name in ("none", "light", "voice", "kaldi", "full"):
         cfg = OmegaConf.merge(DEFAULT, OmegaConf.load(REPO / "conf" / "augment" / f"{name}.yaml"))
         cfg = OmegaConf.to_container(cfg)
         cfg.pop("defaults")
@@ -159,6 +163,7 @@ def test_rir_pool_rt60_and_distance_in_range(method):
     again = make_rir_pool(cfg, SR)
     assert all(np.array_equal(a, b) for a, b in zip(rirs, again[0])) and infos == again[1]
     for rir, info in zip(rirs, infos):
+        assert all(type(v) is float for v in info.values())  # no numpy scalars: records are loaded weights_only
         assert np.isfinite(rir).all() and 0.25 <= info["rt60"] <= 0.6 and info["distance"] <= 2.5
         assert info["rt60_measured"] == pytest.approx(measure_rt60(rir, SR), abs=1e-3)
         # synthetic: exact by construction; shoebox: Sabine's formula against a simulated room (measured

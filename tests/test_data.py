@@ -77,6 +77,17 @@ def test_from_store_missing_split_names_the_folder(tmp_path):
 def test_from_store_reads_shards(synthetic_store):
     ds = FeatureDataset.from_store(synthetic_store, "dev", CharTokenizer())
     assert len(ds) == 8 and ds[0]["feats"].dtype == torch.float32
+    assert ds.augment is None
+
+
+def test_from_store_passes_the_online_augmentation(synthetic_store):
+    from asr.data import OnlineAugment
+
+    aug = OnlineAugment.from_config({"vtlp": {"prob": 1.0, "warp": [0.9, 1.1]}})
+    ds = FeatureDataset.from_store(synthetic_store, "dev", CharTokenizer(), augment=aug, augment_seed=5)
+    plain = FeatureDataset.from_store(synthetic_store, "dev", CharTokenizer())
+    assert ds.augment is aug and ds.augment_seed == 5
+    assert ds[0]["feats"].shape == plain[0]["feats"].shape and not torch.equal(ds[0]["feats"], plain[0]["feats"])
 
 
 def test_spec_augment_masks_in_training_only():
