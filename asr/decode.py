@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -158,12 +159,15 @@ def spell(tokenizer, word: str) -> list[str]:
 
 
 def _flashlight():
+    """flashlight-text's decoder and dictionary modules and its KenLM class (the `lm` extra)."""
     try:
-        from torchaudio.models.decoder import ctc_decoder
-    except Exception as e:  # ImportError, or RuntimeError from torchaudio's lazy loader
+        import flashlight.lib.text.decoder as decoder
+        import flashlight.lib.text.dictionary as dictionary
+        from flashlight.lib.text.decoder.kenlm import KenLM
+    except Exception as e:  # ImportError, or a broken native module
         raise DecodeError("decode.decoder=lm needs flashlight-text: pip install 'triton-blstm-asr[lm]' "
                           f"(or pip install flashlight-text) [{type(e).__name__}: {e}]") from None
-    return ctc_decoder
+    return decoder, dictionary, KenLM
 
 
 @contextmanager
@@ -180,8 +184,76 @@ def _quiet_stderr():
         os.close(saved)
 
 
+def _stamp(path: str | Path | None) -> tuple | None:
+    """What identifies a file's version for the caches below."""
+    if path is None:
+        return None
+    st = Path(path).stat()
+    return (str(Path(path).resolve()), st.st_mtime_ns, st.st_size)
+
+
+_SEARCH_CACHE: dict[tuple, tuple] = {}
+
+
+def _lexicon_search(tokenizer, arpa: str | Path | None, lexicon_words: list[str] | None):
+    """(tokens dict, word dict, number of words, KenLM or ZeroLM, lexicon trie) for a lexicon decoder.
+    Every setting of the weights shares them (cached), so a tuning grid loads the LM and builds the trie once."""
+    key = (_stamp(arpa), _sha1(json.dumps(tokenizer.to_dict(), default=str).encode()),
+           None if lexicon_words is None else tuple(sorted(set(lexicon_words))))
+    if key not in _SEARCH_CACHE:
+        if len(_SEARCH_CACHE) >= 2:
+            _SEARCH_CACHE.clear()
+        _SEARCH_CACHE[key] = _build_lexicon_search(tokenizer, arpa, lexicon_words)
+    return _SEARCH_CACHE[key]
+
+
+def _build_lexicon_search(tokenizer, arpa: str | Path | None, lexicon_words: list[str] | None):
+    fl, fld, KenLM = _flashlight()
+    names, sil = token_names(tokenizer)
+    if lexicon_words is None:
+        if arpa is None:
+            raise DecodeError("LexiconLMDecoder needs an ARPA LM or a word list for its lexicon")
+        lexicon_words = arpa_vocab(arpa)
+    spelled = [(w, spell(tokenizer, w)) for w in sorted(set(lexicon_words))]
+    spelled = [(w, sp) for w, sp in spelled if sp]
+    if not spelled:
+        raise DecodeError(f"no word of the LM {arpa} can be spelled with the model's tokenizer")
+    tokens = fld.Dictionary(names)
+    with tempfile.TemporaryDirectory() as tmp:
+        word_file = Path(tmp) / "words.txt"
+        word_file.write_text("\n".join([w for w, _ in spelled] + [UNK]) + "\n")
+        word_dict = fld.Dictionary(str(word_file))  # index = position in `spelled`, <unk> last
+    with _quiet_stderr():
+        lm = KenLM(str(arpa), word_dict) if arpa is not None else fl.ZeroLM()
+    trie = fl.Trie(len(names), tokens.get_index(sil))
+    start = lm.start(False)
+    for i, (_, spelling) in enumerate(spelled):  # each word's unigram score, smeared over its prefixes
+        trie.insert([tokens.get_index(t) for t in spelling], i, lm.score(start, i)[1])
+    trie.smear(fl.SmearingMode.MAX)
+    return tokens, word_dict, len(spelled), lm, trie
+
+
+@lru_cache(maxsize=2)
+def _token_lm(arpa: tuple, names: tuple[str, ...]):
+    """KenLM over the model's tokens, its dictionary in token order (index = model output)."""
+    _, fld, KenLM = _flashlight()
+    with tempfile.TemporaryDirectory() as tmp:
+        lm_dict = Path(tmp) / "tokens.txt"
+        lm_dict.write_text("\n".join(names + (UNK,) * (UNK not in names)) + "\n")
+        with _quiet_stderr():
+            return KenLM(arpa[0], fld.Dictionary(str(lm_dict)))
+
+
+def _run(decoder, log_probs: torch.Tensor, lengths: torch.Tensor, nbest: int) -> list:
+    """flashlight results (best first, at most `nbest`) per utterance of log_probs [B, T, V]."""
+    emissions = log_probs.detach().float().cpu().contiguous()
+    B, _, V = emissions.shape
+    step = emissions.element_size() * emissions.stride(0)
+    return [decoder.decode(emissions.data_ptr() + b * step, int(lengths[b]), V)[:nbest] for b in range(B)]
+
+
 class LexiconLMDecoder:
-    """Lexicon-constrained beam search with a word n-gram LM (flashlight via torchaudio, KenLM reading the ARPA).
+    """Lexicon-constrained beam search with a word n-gram LM (flashlight-text, KenLM reading the ARPA).
 
     The lexicon is every word of the LM vocabulary (training text + the open word list, see
     `prepare_lm`) spelled with the model's tokenizer, or `lexicon_words`. Scores: acoustic ln p +
@@ -192,32 +264,22 @@ class LexiconLMDecoder:
                  nbest: int = 1, beam_size: int = 200, beam_size_token: int | None = None,
                  beam_threshold: float = 100.0, lm_weight: float = 0.5, word_score: float = 0.0,
                  sil_score: float = 0.0):
-        ctc_decoder = _flashlight()
-        self.tokenizer = tokenizer
+        fl, _, _ = _flashlight()
+        self.tokenizer, self.nbest = tokenizer, nbest
         names, sil = token_names(tokenizer)
-        if lexicon_words is None:
-            if arpa is None:
-                raise DecodeError("LexiconLMDecoder needs an ARPA LM or a word list for its lexicon")
-            lexicon_words = arpa_vocab(arpa)
-        with tempfile.TemporaryDirectory() as tmp:
-            lexicon = write_lexicon(lexicon_words, lambda w: spell(tokenizer, w), Path(tmp) / "lexicon.txt")
-            words = [line.split(" ", 1)[0] for line in lexicon.read_text().splitlines()]
-            if not words:
-                raise DecodeError(f"no word of the LM {arpa} can be spelled with the model's tokenizer")
-            word_file = Path(tmp) / "words.txt"
-            word_file.write_text("\n".join(words + [UNK]) + "\n")
-            with _quiet_stderr():
-                self.decoder = ctc_decoder(
-                    lexicon=str(lexicon), tokens=names, lm=str(arpa) if arpa is not None else None,
-                    lm_dict=str(word_file), nbest=nbest, beam_size=beam_size, beam_size_token=beam_size_token,
-                    beam_threshold=beam_threshold, lm_weight=lm_weight * LN10 if arpa is not None else 0.0,
-                    word_score=word_score, sil_score=sil_score, blank_token="<blank>", sil_token=sil, unk_word=UNK)
+        tokens, self.word_dict, n_words, self.lm, self.trie = _lexicon_search(tokenizer, arpa, lexicon_words)
+        opts = fl.LexiconDecoderOptions(beam_size, beam_size_token or len(names), beam_threshold,
+                                        lm_weight * LN10 if arpa is not None else 0.0, word_score, -math.inf,
+                                        sil_score, False, fl.CriterionType.CTC)
+        # blank = 0, <unk> = the last word (never emitted: unk_score = -inf)
+        self.decoder = fl.LexiconDecoder(opts, self.trie, self.lm, tokens.get_index(sil), 0, n_words, [], False)
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[Hyp]]:
-        emissions = log_probs.detach().float().cpu().contiguous()
-        results = self.decoder(emissions, lengths.cpu().to(torch.int32))
-        return [[Hyp(" ".join(h.words), float(h.score), self.tokenizer.encode(" ".join(h.words))) for h in nbest]
-                for nbest in results]
+        out = []
+        for results in _run(self.decoder, log_probs, lengths, self.nbest):
+            texts = [" ".join(self.word_dict.get_entry(i) for i in r.words if i >= 0) for r in results]
+            out.append([Hyp(t, float(r.score), self.tokenizer.encode(t)) for t, r in zip(texts, results)])
+        return out
 
 
 class TokenLMDecoder:
@@ -230,35 +292,31 @@ class TokenLMDecoder:
     def __init__(self, tokenizer, arpa: str | Path, nbest: int = 1, beam_size: int = 100,
                  beam_size_token: int | None = None, beam_threshold: float = 100.0, lm_weight: float = 0.5,
                  sil_score: float = 0.0):
-        ctc_decoder = _flashlight()
-        self.tokenizer = tokenizer
+        fl, _, _ = _flashlight()
+        self.tokenizer, self.nbest = tokenizer, nbest
         names, sil = token_names(tokenizer)
         # flashlight puts the silence token at both ends: a space for characters, the unused <unk>
         # piece for SentencePiece, which is no text and is dropped
         self.drop = {0} if tokenizer.kind == "char" else {0, names.index(sil)}
         if not Path(arpa).is_file():
             raise DecodeError(f"token LM {arpa} does not exist")
-        with tempfile.TemporaryDirectory() as tmp, _quiet_stderr():
-            # the LM's word dictionary in token order: without it flashlight sorts the names, and the
-            # LM would score each token as another one ("|" as "<blank>")
-            lm_dict = Path(tmp) / "tokens.txt"
-            lm_dict.write_text("\n".join(names + [UNK] * (UNK not in names)) + "\n")
-            self.decoder = ctc_decoder(
-                lexicon=None, tokens=names, lm=str(arpa), lm_dict=str(lm_dict), nbest=nbest, beam_size=beam_size,
-                beam_size_token=beam_size_token, beam_threshold=beam_threshold, lm_weight=lm_weight * LN10,
-                sil_score=sil_score, blank_token="<blank>", sil_token=sil, unk_word=UNK)
+        # the LM's dictionary in token order: a dictionary flashlight builds itself is sorted, and the
+        # LM would score each token as another one ("|" as "<blank>")
+        self.lm = _token_lm(_stamp(arpa), tuple(names))
+        opts = fl.LexiconFreeDecoderOptions(beam_size, beam_size_token or len(names), beam_threshold,
+                                            lm_weight * LN10, sil_score, False, fl.CriterionType.CTC)
+        self.decoder = fl.LexiconFreeDecoder(opts, self.lm, names.index(sil), 0, [])
 
     def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[Hyp]]:
-        emissions = log_probs.detach().float().cpu().contiguous()
-        results = self.decoder(emissions, lengths.cpu().to(torch.int32))
-        V = self.tokenizer.vocab_size
         out = []
-        for nbest in results:
+        for results in _run(self.decoder, log_probs, lengths, self.nbest):
             hyps = []
-            for h in nbest:
-                ids = [int(i) for i in h.tokens if 0 <= int(i) < V and int(i) not in self.drop]
+            for r in results:
+                path = [int(i) for i in r.tokens]  # per frame, blanks included
+                ids = [i for k, i in enumerate(path) if (k == 0 or i != path[k - 1])
+                       and 0 <= i < self.tokenizer.vocab_size and i not in self.drop]
                 text = _text(self.tokenizer, ids)
-                hyps.append(Hyp(text, float(h.score), self.tokenizer.encode(text)))
+                hyps.append(Hyp(text, float(r.score), self.tokenizer.encode(text)))
             out.append(hyps)
         return out
 
@@ -321,10 +379,15 @@ def lm_training_text(cfg) -> list[str]:
 
 
 def corpus_lm_text(cfg) -> list[str]:
-    """Sentences of the built-in corpus's text sources beyond the recorded utterances (train side only)."""
-    from asr.corpus import lm_sentences
+    """The built-in corpus's text beyond its recorded utterances: every natural sentence on the train
+    side of its split (asr.corpus.text) and `decode.lm.grammar_sentences` more sentences of the grammar
+    (those that dev/test also drew are removed by `decode.lm.exclude`)."""
+    from asr.corpus import sentence_pool
+    from asr.corpus.text import lm_sentences
 
-    return lm_sentences(cfg.data)
+    d, n = cfg.data, cfg.decode.lm.get("grammar_sentences", 0)
+    grammar = sentence_pool(n, seed=d.seed + 1_000_003, min_words=d.min_words, max_words=d.max_words) if n else []
+    return lm_sentences(d) + grammar
 
 
 def _sha1(data: bytes) -> str:

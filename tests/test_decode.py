@@ -241,14 +241,13 @@ def test_tuning_picks_the_weight_that_decodes_dev_best(arpa):
     assert result["best"]["lm_weight"] == 3.0 and result["greedy"]["wer"] == pytest.approx(1 / 3)
 
 
-def test_missing_flashlight_is_a_clear_error(monkeypatch, arpa):
-    import torchaudio.models.decoder as tad
-
-    for name in ("ctc_decoder", "CTCDecoderLM", "CTCDecoderLMState", "_ctc_decoder"):
-        monkeypatch.delitem(tad.__dict__, name, raising=False)
-    monkeypatch.setitem(sys.modules, "torchaudio.models.decoder._ctc_decoder", None)
+@pytest.mark.parametrize("module", ["flashlight.lib.text.decoder", "flashlight.lib.text.decoder.kenlm"])
+def test_missing_flashlight_is_a_clear_error(monkeypatch, arpa, module):
+    monkeypatch.setitem(sys.modules, module, None)  # as if flashlight-text (or its KenLM) were not installed
     with pytest.raises(DecodeError, match=r"flashlight-text.*\[lm\]"):
         LexiconLMDecoder(TOK, arpa)
+    with pytest.raises(DecodeError, match=r"flashlight-text.*\[lm\]"):
+        TokenLMDecoder(TOK, arpa)
 
 
 # --- the decoding recipe ---------------------------------------------------------------------
@@ -295,7 +294,7 @@ def test_decode_recipe_writes_hyps_refs_nbest_errs(synthetic_store, tmp_path, de
     wordlist.write_text("Zebra\nquokka\n")
     cfg = decode_cfg(synthetic_store, ckpt, tmp_path, f"decode={decoder}", f"decode.lm.text={texts}",
                      f"decode.lm.wordlist={wordlist}" if decoder == "lm" else "decode.lm.wordlist=null",
-                     "++decode.lm.tune.grid.lm_weight=[0.2,0.6]")
+                     "++decode.lm.tune.grid.lm_weight=[0.2,0.6]", "decode.lm.corpus_text=false")
     summary = decode(cfg)
 
     out = tmp_path / "decode" / cfg.decode.name / "dev"
@@ -329,7 +328,7 @@ def test_decode_recipe_writes_hyps_refs_nbest_errs(synthetic_store, tmp_path, de
         mtime = (out.parent / "tune.json").stat().st_mtime_ns
         decode(decode_cfg(synthetic_store, ckpt, tmp_path, f"decode={decoder}", f"decode.lm.text={texts}",
                           f"decode.lm.wordlist={wordlist}" if decoder == "lm" else "decode.lm.wordlist=null",
-                          "++decode.lm.tune.grid.lm_weight=[0.2,0.6]"))
+                          "++decode.lm.tune.grid.lm_weight=[0.2,0.6]", "decode.lm.corpus_text=false"))
         assert (out.parent / "tune.json").stat().st_mtime_ns == mtime  # not tuned again
 
 
@@ -350,6 +349,24 @@ def test_lm_text_never_holds_dev_or_test_sentences(tmp_path):
         "decode": {"lm": {"text": [str(tmp_path / "train.txt"), str(tmp_path / "extra.txt")],
                           "exclude": ["dev", "test", "test-natural"]}}})
     assert lm_training_text(cfg) == ["the cat sat", "the dog sat", "the rat ran"]
+
+
+def test_lm_text_adds_the_corpus_text_minus_held_out_sentences(tmp_path):
+    from omegaconf import OmegaConf
+
+    from asr.corpus import sentence_pool
+    from asr.decode import lm_training_text
+
+    (tmp_path / "train.txt").write_text("the cat sat\n")
+    cfg = OmegaConf.create({
+        "data": {"seed": 0, "min_words": 4, "max_words": 14, "natural": {"sources": []}},
+        "features": {"manifests": {"dev": str(tmp_path / "dev.jsonl")}},
+        "decode": {"lm": {"text": str(tmp_path / "train.txt"), "exclude": ["dev"], "corpus_text": True,
+                          "grammar_sentences": 30}}})
+    grammar = sentence_pool(30, seed=1_000_003)
+    (tmp_path / "dev.jsonl").write_text(json.dumps({"id": "d1", "audio": "x.wav", "duration": 1.0,
+                                                    "text": grammar[7], "speaker": "s"}) + "\n")
+    assert lm_training_text(cfg) == ["the cat sat"] + grammar[:7] + grammar[8:]
 
 
 def test_decode_recipe_errors_name_the_key(synthetic_store, tmp_path):
