@@ -28,6 +28,7 @@ from tqdm import tqdm
 from asr.audio import AudioError, load_audio
 from asr.augment import AugmentError, Augmenter, check_config, speed_perturb
 from asr.manifest import read_manifest
+from asr.progress import progress
 from asr.errors import ASRError
 
 KINDS = ("fbank", "mel")
@@ -321,7 +322,7 @@ def _write_split(store: Path, split: str, jobs: list, results, shard_size: int, 
         old.unlink()
     stats = {"utterances": 0, "hours": 0.0, "frames": 0, "skipped": 0, "shards": [], "augmented": 0, "effects": {}}
     shard = {k: [] for k in SHARD_KEYS}
-    for (row, factor, copy), (feats, seconds, error, record) in tqdm(
+    for (row, factor, copy), (feats, seconds, error, record) in progress(
             zip(jobs, results), total=len(jobs), desc=split, unit="utt", dynamic_ncols=True):
         if feats is None:
             tqdm.write(f"warning: skipped {_utt_id(row, factor, copy)}: {error}", file=sys.stderr)

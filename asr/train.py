@@ -26,7 +26,6 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 from asr.checkpoint import (CheckpointError, average_checkpoints, load_checkpoint, remove_stale_tmp,
                             save_checkpoint)
@@ -34,6 +33,7 @@ from asr.data import BucketBatchSampler, DataError, FeatureDataset, SpecAugment,
 from asr.decode import greedy_decode
 from asr.features import FeatureError, load_split
 from asr.model import CTCModel, build_model
+from asr.progress import progress
 from asr.rnn import ConfigError
 from asr.scoring import wer_cer
 from asr.tokenizer import build_tokenizer, tokenizer_from_dict
@@ -351,7 +351,7 @@ def train(cfg: DictConfig) -> dict:
         if budget_s and elapsed >= budget_s:
             stop_reason = f"max_minutes={tc.max_minutes}"
             break
-        bar = tqdm(total=len(sampler), initial=sampler.batch_idx, desc=f"epoch {sampler.epoch + 1}",
+        bar = progress(total=len(sampler), initial=sampler.batch_idx, desc=f"epoch {sampler.epoch + 1}",
                    disable=not (master and tc.progress), dynamic_ncols=True, leave=False)
         for idx in sampler:
             t0 = time.time()

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import soundfile as sf
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 from asr.corpus import CorpusError
 from asr.corpus.grammar import sentence_pool
 from asr.corpus.synth import Job, synthesize, voice_catalog, working_voices
 from asr.corpus.text import SOURCES, NaturalSpec, natural_pool
+from asr.progress import progress
 
 SPLITS = ("train", "dev", "test", "test-other", "test-natural")
 EVAL_SPLITS = ("dev", "test", "test-other", "test-natural")  # take grammar sentences before train
@@ -223,7 +223,7 @@ def _chunks(jobs: list[Job], size: int) -> list[list[Job]]:
 def _synthesize_all(jobs: list[Job], d: DictConfig) -> dict[str, float]:
     durations: dict[str, float] = {}
     chunks = _chunks(jobs, d.chunk_size)
-    bar = tqdm(total=len(jobs), desc="synthesize", unit="utt", smoothing=0.05)
+    bar = progress(total=len(jobs), desc="synthesize", unit="utt", smoothing=0.05)
     if d.num_workers == 0:
         for chunk in chunks:
             durations.update(zip((j.path for j in chunk), synthesize(chunk, d.sample_rate)))
