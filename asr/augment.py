@@ -64,7 +64,7 @@ def pitch_shift(wave: torch.Tensor, sample_rate: int, semitones: float, n_fft: i
     then play p times faster, p = 2^(semitones/12) rounded to 2 decimals (a cheap resampling ratio;
     torchaudio.functional.pitch_shift resamples at the exact ratio: 22 s for 3 s of audio at +2)."""
     p = round(2 ** (semitones / 12), 2)
-    if p == 1.0:
+    if p == 1.0 or wave.numel() <= n_fft // 2:  # shorter than half a window: nothing to shift
         return wave
     hop, window = n_fft // 4, torch.hann_window(n_fft)
     spec = torch.stft(wave, n_fft, hop, window=window, return_complex=True)  # [n_fft/2+1, frames]

@@ -69,6 +69,16 @@ def test_each_effect_alone_shape_dtype_record(effect):
 
 
 @pytest.mark.parametrize("effect", EFFECTS)
+def test_each_effect_on_silence_and_a_few_samples(effect):
+    if effect == "codec" and not CODEC_OK:
+        pytest.skip("this libsndfile writes neither mp3 nor ogg")
+    aug = Augmenter(config({"reverb": {"pool": 2}}, **{effect: {"prob": 1.0}}), SR)
+    for wave in (torch.zeros(SR // 4), 0.1 * torch.randn(1), 0.1 * torch.randn(100)):
+        out, record = aug(wave, "utt-1", 1, others)
+        assert list(record) == [effect] and torch.isfinite(out).all() and out.dtype == torch.float32
+
+
+@pytest.mark.parametrize("effect", EFFECTS)
 def test_same_seed_same_copy_same_output(effect):
     if effect == "codec" and not CODEC_OK:
         pytest.skip("this libsndfile writes neither mp3 nor ogg")
