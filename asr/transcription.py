@@ -25,7 +25,7 @@ from asr.export import ExportError
 from asr.features import FeatureError, FeatureExtractor
 from asr.lm import LMError
 from asr.model import CTCModel
-from asr.progress import progress
+from asr.progress import progress as progress_bar  # `progress` is an argument of transcribe()
 from asr.tokenizer import tokenizer_from_dict
 
 FORMATS = ("text", "json", "srt")
@@ -177,7 +177,7 @@ def transcribe(paths: str | Path | list[str | Path], checkpoint: str | Path, dev
         paths = [paths]
     t = Transcriber(checkpoint, device=device, decoder=decoder, lm=lm, engine=engine)
     results = []
-    for p in progress(paths, desc="transcribe", unit="file", disable=not progress or len(paths) < 2):
+    for p in progress_bar(paths, desc="transcribe", unit="file", disable=not progress or len(paths) < 2):
         try:
             results.append(t(p, chunk_seconds, overlap_seconds, timestamps))
         except (AudioError, FeatureError) as e:
@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     results, failed = [], 0
-    for path in progress(args.audio, desc="transcribe", unit="file", disable=len(args.audio) < 2, file=sys.stderr):
+    for path in progress_bar(args.audio, desc="transcribe", unit="file", disable=len(args.audio) < 2,
+                             file=sys.stderr):
         try:
             r = t(path, args.chunk_seconds, args.overlap_seconds, timestamps=not args.no_timestamps)
         except (AudioError, FeatureError) as e:
