@@ -20,6 +20,8 @@ from asr.corpus.text import (HASH_SPLITS, NaturalSpec, fortune_sentences, gcide_
     ("it costs \u00a33", "it costs three pounds"),
     ("About 45% of us", "about forty five percent of us"),
     ("pi is 3.14", "pi is three point one four"),
+    ("room No. 5", "room number five"),
+    ("he said no. we left", "he said no we left"),
     ("123456 grains", "one hundred and twenty three thousand four hundred and fifty six grains"),
     # ordinals
     ("the 1st, 2nd, 3rd and 4th", "the first second third and fourth"),
@@ -70,11 +72,15 @@ def test_normalize(raw, text):
     "at 5 p.m. today",           # read as letters
     "mp3 players",               # a number inside a word
     "it cost $5%",
+    "it cost $3.50",             # dollars and cents: not "three point five zero dollars"
+    "agent 007",
     "the 1234567 stars",         # past what number_words spells
     "25:99 hours",               # not a time
     "",                          # nothing left
     "...",
     "\u4e2d\u6587 text",          # a script other than Latin
+    "(1) Everything depends.",   # an item of a list
+    "2. Go home.",
 ], ids=lambda x: x[:20] or "empty")
 def test_normalize_rejects(raw):
     assert normalize(raw) is None
@@ -88,9 +94,9 @@ def test_ordinal_words(n, words):
 
 
 def test_split_sentences_keeps_abbreviations_and_initials():
-    text = "Mr. Smith went to Washington. He met J. R. Ewing there!  Was it 1984? \"Yes,\" she said."
+    text = "Mr. Smith went to Washington. He met J. R. Ewing there!  Was it 1984? \"Yes,\" she said. No. Go."
     assert split_sentences(text) == ["Mr. Smith went to Washington.", "He met J. R. Ewing there!",
-                                     "Was it 1984?", "\"Yes,\" she said."]
+                                     "Was it 1984?", "\"Yes,\" she said.", "No.", "Go."]
 
 
 # --- the source readers, on small files in their formats -------------------------------------
@@ -105,11 +111,12 @@ def test_wordnet_examples(tmp_path):
 
 def test_fortune_sentences(tmp_path):
     (tmp_path / "fortunes").write_text("A stitch in time saves nine. Look before\nyou leap.\n%\n"
-                                       "Never trust a computer.\n\t\t-- Some Author\n%\n")
+                                       "Never trust a computer.\n\t\t-- Some Author\n%\n"
+                                       "Q: Why? A: Because it is there. --lwall\n%\n")
     (tmp_path / "fortunes.dat").write_bytes(b"\x00\x01")
     (tmp_path / "ethnic").write_text("A joke about a group of people.\n%\n")  # left out
     assert fortune_sentences(tmp_path) == ["A stitch in time saves nine.", "Look before you leap.",
-                                           "Never trust a computer."]
+                                           "Never trust a computer.", "Why?", "Because it is there."]
 
 
 def test_gcide_quotations(tmp_path):

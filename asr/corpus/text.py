@@ -49,7 +49,7 @@ ABBREVIATIONS = {
     "etc.": "et cetera", "e.g.": "for example", "i.e.": "that is", "approx.": "approximately",
     "dept.": "department", "univ.": "university", "ave.": "avenue", "jan.": "january",
     "feb.": "february", "aug.": "august", "sept.": "september", "oct.": "october",
-    "nov.": "november", "dec.": "december", "no.": "number",
+    "nov.": "november", "dec.": "december",
 }
 # abbreviations with more than one reading ("st." is saint or street) or read as letters
 # ("p.m."): the sentence is dropped
@@ -65,7 +65,9 @@ _ABBREV = re.compile(r"(?<![\w.])(" + "|".join(re.escape(a) for a in sorted(
     ABBREVIATIONS.keys() | AMBIGUOUS, key=len, reverse=True)) + r")(?=\s|$|[,;:!?\")])", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])([$£]?)(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(st|nd|rd|th|s)?(%?)(?![\w.]*\d)"
                      r"(?=[\s,;:!?\")\-]|\.(?!\d)|$)")
+_NUMBER_SIGN = re.compile(r"(?<![\w.])no\.(?=\s*\d)", re.IGNORECASE)  # "No. 5"; a plain "no." ends a sentence
 _TIME = re.compile(r"(?<![\w:])(\d{1,2}):(\d{2})(?![\w:])")
+_LIST_MARK = re.compile(r"\(\s*\d+\s*\)|^\s*\d+[.)](?:\s|$)")
 _QUOTED = re.compile(r"(?<![a-zA-Z])'([^']+)'(?![a-zA-Z])")
 
 
@@ -95,8 +97,9 @@ def _plural_number(words: str) -> str:
 def _number(m: re.Match) -> str:
     currency, digits, decimals, suffix, percent = m.groups()
     n = int(digits.replace(",", ""))
-    if (currency and (suffix or percent)) or n >= 1_000_000 or (suffix and decimals):
-        raise ValueError(m.group(0))
+    if (currency and (suffix or percent or decimals)) or n >= 1_000_000 or (suffix and decimals) or \
+            (len(digits) > 1 and digits[0] == "0"):
+        raise ValueError(m.group(0))  # "$3.50", "007"
     if suffix in ("st", "nd", "rd", "th"):
         if suffix != _ordinal_suffix(n):
             raise ValueError(m.group(0))  # "2th", "11st"
@@ -152,10 +155,13 @@ def normalize(text: str) -> str | None:
     """Raw English text -> lower-case letters, apostrophe and single spaces; None when the text
     cannot be normalized cleanly (digits left over, symbols, acronyms, ambiguous abbreviations)."""
     text = unicodedata.normalize("NFKC", text).translate(TRANSLATE)
+    if _LIST_MARK.search(text):
+        return None  # "(1) ...", "2. ...": an item of a list, not a sentence
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     text = text.replace("&", " and ")
     try:
         text = _ABBREV.sub(_abbreviation, text)
+        text = _NUMBER_SIGN.sub(" number ", text)
         text = _TIME.sub(_time, text)
         text = _NUMBER.sub(_number, text)
     except ValueError:
@@ -221,7 +227,9 @@ def fortune_sentences(root: Path = FORTUNES_DIR) -> list[str]:
                 if re.match(r"\s*--", line):  # the attribution: the cookie's text is over
                     break
                 lines.append(line)
-            out += split_sentences(" ".join(lines))
+            text = re.sub(r"\s--\s*[\w .,'()]{1,40}$", "", " ".join(lines))  # "... --lwall"
+            # a speaker's label opens a line of dialogue: "Q:", "Woody:"
+            out += [re.sub(r"^[A-Z][A-Za-z .]{0,20}:\s+", "", s) for s in split_sentences(text)]
     return out
 
 
@@ -269,7 +277,7 @@ HASH_SPLITS = (("test-natural", 10), ("dev", 3), ("test", 3), ("test-other", 3),
 @dataclass(frozen=True)
 class NaturalSpec:
     sources: tuple[str, ...] = ("wordnet", "fortunes", "gcide")
-    min_words: int = 3
+    min_words: int = 4
     max_words: int = 12
     max_chars: int = 72
 
