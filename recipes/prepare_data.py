@@ -20,7 +20,7 @@ def main(cfg: DictConfig) -> None:
     state = "already complete, nothing to do" if info["skipped"] else f"built in {info['seconds']:.1f} s"
     print(f"corpus {info['name']} at {cfg.data.root}: {state}")
     for split, n in info["counts"].items():
-        print(f"  {split:<11} {n:>7} utterances {info['hours'][split]:7.2f} h  {len(info['voices'][split]):>4} voices")
+        print(f"  {split:<12} {n:>7} utterances {info['hours'][split]:7.2f} h  {len(info['voices'][split]):>4} voices")
     print(f"  {info['words']} distinct words; {len(info['voices_used'])} voices used, "
           f"{len(info['voices_skipped'])} skipped; synthesis took {info['seconds']:.1f} s")
 
