@@ -24,8 +24,10 @@ call it in a subprocess.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
+import io
 import json
 import os
 import re
@@ -61,7 +63,7 @@ def _cuobjdump() -> str:
     return _tool("cuobjdump")
 
 
-def resource_usage(compiled, arch: int) -> dict:
+def resource_usage(compiled, arch: int, ptxas_log: str = "") -> dict:
     """Registers, spills, stack frame and shared memory of a kernel compiled by triton.compile.
 
     What the numbers mean. `ptxas -v` prints, per kernel, "S bytes stack frame, W bytes spill
@@ -89,8 +91,11 @@ def resource_usage(compiled, arch: int) -> dict:
         ptx.write_text(compiled.asm["ptx"])
         dump = subprocess.run([_cuobjdump(), "--dump-resource-usage", str(cubin)],
                               capture_output=True, text=True, check=True).stdout
-        log = subprocess.run([_tool("ptxas"), *flags, f"--gpu-name={sm_arch_from_capability(arch)}", str(ptx),
-                              "-o", str(Path(tmp) / "again.cubin")], capture_output=True, text=True, check=True).stderr
+        log = ptxas_log  # the compile's own ptxas -v output (not there when Triton's cache had the kernel)
+        if "bytes stack frame" not in log:
+            log = subprocess.run([_tool("ptxas"), *flags, f"--gpu-name={sm_arch_from_capability(arch)}", str(ptx),
+                                  "-o", str(Path(tmp) / "again.cubin")], capture_output=True, text=True,
+                                 check=True).stderr
     usage = {k: int(v) for k, v in re.findall(r"\b(REG|STACK|SHARED|LOCAL):(\d+)", dump)}
     frame = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", log)
     regs = re.search(r"Used (\d+) registers", log)
@@ -158,10 +163,13 @@ def compile_row(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2, ex
     attrs = {(i,): [["tt.divisibility", 16]] for i, k in enumerate(fn.arg_names) if sig[k].startswith("*")}
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs, attrs=attrs)
     options = {"num_warps": num_warps, "num_stages": configs.NUM_STAGES}
-    compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
+    log = io.StringIO()
+    with triton.knobs.nvidia.scope(), contextlib.redirect_stdout(log):
+        triton.knobs.nvidia.dump_ptxas_log = True  # Triton prints its ptxas -v output: one ptxas run, not two
+        compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
     row = {"kernel": name, "arch": f"sm_{arch}", "H": H, "dtype": TRITON_TYPE[dtype], "precision": plan.dot_precision,
            "sync": constexprs["SYNC"], "block_h": plan.BH, "block_k": constexprs["BK"], "hblocks": plan.n_hb,
-           "resident": plan.resident, "warps": num_warps, **resource_usage(compiled, arch),
+           "resident": plan.resident, "warps": num_warps, **resource_usage(compiled, arch, log.getvalue()),
            "shared_limit": SHARED_LIMIT[arch]}
     if dump is not None:
         stem = f"{name}-sm{arch}-H{H}-{row['dtype']}-{row['precision']}-{'sync' if row['sync'] else 'step'}"

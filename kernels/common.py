@@ -22,6 +22,7 @@ power of two; BB batch rows, BH hidden units, BK K-chunk per program; grid (D, n
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -47,14 +48,24 @@ def tanh(x):
 
 
 @triton.jit
-def grid_barrier(count_ptr, target):
-    """All programs sharing count_ptr wait until it reaches target (one arrive each)."""
+def grid_barrier(count_ptr, target, flag_ptr, spin_limit, ok):
+    """All programs sharing count_ptr wait until it reaches target (one arrive each): the arrive is a
+    release atomic, the poll an acquire one. The wait is bounded: after spin_limit polls the program
+    sets *flag_ptr and stops waiting, at this and (ok False) every later barrier; the host sees the
+    flag and reruns the call in step mode. -> ok and this barrier opened."""
     tl.debug_barrier()  # every thread of this program has issued its stores
     tl.atomic_add(count_ptr, 1, sem="release")
     seen = tl.atomic_add(count_ptr, 0, sem="acquire")
-    while seen < target:
+    budget = tl.where(ok, spin_limit, 0)
+    spins = 0
+    while (seen < target) & (spins < budget):
         seen = tl.atomic_add(count_ptr, 0, sem="acquire")
+        spins += 1
+    opened = seen >= target
+    if not opened:
+        tl.atomic_xchg(flag_ptr, 1)
     tl.debug_barrier()
+    return ok & opened
 
 
 @triton.jit
@@ -175,22 +186,78 @@ def valid_steps(lengths: torch.Tensor, T: int) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------
-# capacity: how many programs of a compiled kernel are co-resident (cooperative launch limit)
+# capacity: how many programs of a compiled kernel are co-resident (the cooperative launch limit)
 
-def max_resident_programs(compiled, num_warps: int, device: torch.device) -> int:
-    compiled._init_handles()
-    props = torch.cuda.get_device_properties(device)
-    threads = 32 * num_warps
-    regs_per_warp = -(-max(compiled.n_regs, 1) * 32 // 256) * 256  # allocated in 256-register units
-    per_sm = min(getattr(props, "regs_per_multiprocessor", 65536) // (regs_per_warp * num_warps),
-                 props.max_threads_per_multi_processor // threads)
-    shared = compiled.metadata.shared
+# The driver reserves this much shared memory per block (CUDA occupancy calculator, sm_80 - sm_90).
+RESERVED_SHARED = 1024
+SHARED_GRANULARITY = 128      # shared memory is allocated in 128-byte units
+REG_UNIT = 256                # registers are allocated per warp in 256-register units ...
+SUBPARTITIONS = 4             # ... from each of the SM's four register-file partitions
+MAX_BLOCKS_PER_SM = {80: 32, 86: 16, 87: 16, 89: 24, 90: 32}
+# Iterations a program spins at one grid barrier before it gives up (sets flag_ptr and stops
+# waiting; the host then reruns the call in step mode). One iteration is an acquire load from L2,
+# ~1 µs: ~16 s on a GPU, many times any healthy wait (one step of the slowest program).
+SPIN_LIMIT = int(os.environ.get("KERNELS_SPIN_LIMIT", 1 << 24))
+
+
+class KernelFallbackWarning(RuntimeWarning):
+    """A persistent launch could not run (no room, or a barrier timed out): the call ran in step mode."""
+
+
+def programs_per_sm(n_regs: int, shared: int, num_warps: int, props) -> tuple[int, str]:
+    """Blocks of a kernel (n_regs per thread, `shared` bytes per block) one SM holds, and what limits it.
+    props: torch.cuda.get_device_properties (or any object with its fields)."""
+    arch = 10 * props.major + props.minor
+    regs_per_warp = -(-max(n_regs, 1) * 32 // REG_UNIT) * REG_UNIT
+    per_partition = getattr(props, "regs_per_multiprocessor", 65536) // SUBPARTITIONS // regs_per_warp
+    limits = {"registers": per_partition * SUBPARTITIONS // num_warps,
+              "threads": props.max_threads_per_multi_processor // (32 * num_warps),
+              "blocks": MAX_BLOCKS_PER_SM.get(arch, 16)}
     if shared:
-        per_sm = min(per_sm, getattr(props, "shared_memory_per_multiprocessor", 228 * 1024) // shared)
-    return per_sm * props.multi_processor_count
+        block = -(-(shared + RESERVED_SHARED) // SHARED_GRANULARITY) * SHARED_GRANULARITY
+        limits["shared memory"] = props.shared_memory_per_multiprocessor // block
+        if shared > props.shared_memory_per_block_optin:
+            limits["shared memory"] = 0
+    why = min(limits, key=limits.get)
+    return limits[why], why
 
 
-_CAPACITY: dict[tuple, int] = {}  # co-resident programs per compiled kernel
+def device_capacity(n_regs: int, shared: int, num_warps: int, props) -> tuple[int, str]:
+    """Co-resident programs on the whole device, and the per-SM limit that sets it (for messages)."""
+    per_sm, why = programs_per_sm(n_regs, shared, num_warps, props)
+    return per_sm * props.multi_processor_count, (
+        f"{per_sm} per SM x {props.multi_processor_count} SMs ({why}: {n_regs} registers x {32 * num_warps} "
+        f"threads, {shared} B shared + {RESERVED_SHARED} B reserved per block)")
+
+
+def schedule(D: int, n_hb: int, n_bt: int, capacity: int | None) -> int:
+    """Batch tiles per persistent launch: barrier groups are per (direction, batch tile), so a launch
+    needs only its own tiles' D·n_hb programs co-resident. n_bt: the whole grid fits; 0: not even one
+    tile fits (step mode). capacity None: unlimited."""
+    if capacity is None:
+        return n_bt
+    return min(n_bt, capacity // (D * n_hb))
+
+
+_CAPACITY: dict[tuple, tuple[int, str]] = {}  # (co-resident programs, why) per compiled kernel
+
+
+def _capacity(plan: "Plan", kernel, args: list, constexprs: dict, num_warps: int) -> tuple[int | None, str]:
+    """How many programs of this launch can be co-resident (None: no limit), and why."""
+    harness = testing.active() if INTERPRET else None  # kernels.testing.concurrent_programs()
+    if harness is not None:
+        return harness.capacity, "kernels.testing.concurrent_programs(capacity=...)"
+    if INTERPRET or plan.device.type != "cuda":
+        return 0, ("the interpreter runs programs one after another (the barrier never opens) outside "
+                   "kernels.testing.concurrent_programs()")
+    key = (getattr(kernel, "fn", kernel).__name__, num_warps, plan.device, tuple(sorted(constexprs.items())))
+    if key not in _CAPACITY:
+        compiled = kernel.warmup(*args, grid=plan.grid, num_warps=num_warps, num_stages=NUM_STAGES,
+                                 launch_cooperative_grid=True, **constexprs)
+        compiled._init_handles()
+        _CAPACITY[key] = device_capacity(compiled.n_regs, compiled.metadata.shared, num_warps,
+                                         torch.cuda.get_device_properties(plan.device))
+    return _CAPACITY[key]
 
 
 # --------------------------------------------------------------------------------------
@@ -205,11 +272,17 @@ def _check_config(config: LaunchConfig) -> None:
         raise ValueError(f"mode must be auto, persistent or step, got {config.mode!r}")
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, KernelFallbackWarning, stacklevel=4)
+
+
 @dataclass
 class Plan:
     """Grid, tiles, block sizes and mode for one call; shared by forward and backward (make_plan builds it).
     bwd_BK / bwd_num_warps: the backward kernel's (the LSTM's may differ, configs.SPILL_FIXES).
-    P, PP, BP: LSTMP's projection size, padded, and projection units per program (0 for the others)."""
+    P, PP, BP: LSTMP's projection size, padded, and projection units per program (0 for the others).
+    last_mode: how the last launch ran: persistent (one launch), tiles (one persistent launch per
+    group of batch tiles) or step (one launch per loop iteration)."""
     B: int
     T: int
     D: int
@@ -239,45 +312,62 @@ class Plan:
     def grid(self) -> tuple[int, int, int]:
         return (self.D, self.n_hb, self.n_bt)
 
-    def mode(self, kernel, args, constexprs, num_warps: int) -> str:
-        """persistent when the hidden blocks can meet at a grid barrier, else step."""
-        if self.n_hb == 1:
-            return "persistent"  # programs are independent: no barrier, any grid size works
-        harness = testing.active() if INTERPRET else None  # kernels.testing.concurrent_programs()
-        if self.requested != "auto":
-            if self.requested == "persistent" and INTERPRET and harness is None:
-                raise ValueError("persistent mode with several hidden blocks cannot run under the "
-                                 "interpreter (programs run one after another: the barrier never opens) "
-                                 "outside kernels.testing.concurrent_programs()")
-            return self.requested
-        if harness is not None:
-            n_programs = self.grid[0] * self.grid[1] * self.grid[2]
-            return "persistent" if harness.capacity is None or n_programs <= harness.capacity else "step"
-        if INTERPRET or self.device.type != "cuda":
-            return "step"
-        key = (kernel.fn.__name__ if hasattr(kernel, "fn") else str(kernel), num_warps, self.device,
-               tuple(sorted(constexprs.items())))
-        if key not in _CAPACITY:
-            compiled = kernel.warmup(*args, grid=self.grid, num_warps=num_warps, num_stages=NUM_STAGES,
-                                     launch_cooperative_grid=True, **constexprs)
-            _CAPACITY[key] = max_resident_programs(compiled, num_warps, self.device)
-        n_programs = self.grid[0] * self.grid[1] * self.grid[2]
-        return "persistent" if n_programs <= _CAPACITY[key] else "step"
+    def tiles_per_launch(self, kernel, args, constexprs, num_warps: int) -> int:
+        """Batch tiles per persistent launch (n_bt: one launch; 0: step mode), from the capacity."""
+        if self.n_hb == 1 or self.requested == "step":
+            return self.n_bt if self.n_hb == 1 else 0  # one hidden block: no barrier, any grid works
+        capacity, why = _capacity(self, kernel, args, constexprs, num_warps)
+        tiles = schedule(self.D, self.n_hb, self.n_bt, capacity)
+        if tiles == 0 and self.requested == "persistent":
+            raise ValueError(f"persistent mode needs the {self.D * self.n_hb} programs of one batch tile "
+                             f"(D={self.D} x {self.n_hb} hidden blocks) co-resident, but {capacity} fit: {why}")
+        return tiles
 
-    def launch(self, kernel, args, counters, constexprs, n_total: int, num_warps: int | None = None) -> None:
-        """Run kernel(*args, begin, n_steps, ...) over n_total loop iterations (num_warps: the plan's)."""
+    def launch(self, kernel, args: list, constexprs: dict, n_total: int, num_warps: int | None = None,
+               inout: tuple = ()) -> None:
+        """Run kernel(*args, count_ptr, flag_ptr, B, T, tile0, begin, n_steps, spin_limit) over n_total
+        loop iterations. inout: buffers the kernel reads and overwrites (initial state), restored
+        before a rerun in step mode."""
         num_warps = num_warps or self.num_warps
-        mode = self.mode(kernel, args + [0, n_total], dict(constexprs, SYNC=self.n_hb > 1), num_warps)
-        if mode == "persistent":
-            counters.zero_()
-            kernel[self.grid](*args, 0, n_total, SYNC=self.n_hb > 1, num_warps=num_warps,
-                              num_stages=NUM_STAGES, launch_cooperative_grid=self.n_hb > 1 and not INTERPRET,
-                              **constexprs)
-        else:
-            for begin in range(n_total):
-                kernel[self.grid](*args, begin, 1, SYNC=False, num_warps=num_warps, num_stages=NUM_STAGES,
-                                  **constexprs)
-        self.last_mode = mode
+        sync = self.n_hb > 1
+        counters = torch.zeros(self.n_bt * self.D, dtype=torch.int32, device=self.device)  # [n_btiles, D]
+        flag = torch.zeros(1, dtype=torch.int32, device=self.device)
+        probe = args + [counters, flag, self.B, self.T, 0, 0, n_total, SPIN_LIMIT]
+        tiles = self.tiles_per_launch(kernel, probe, dict(constexprs, SYNC=sync), num_warps)
+        if tiles:
+            saved = [t.clone() for t in inout] if sync else []
+            if self._persistent(kernel, args, counters, flag, constexprs, n_total, num_warps, tiles):
+                self.last_mode = "persistent" if tiles == self.n_bt else "tiles"
+                return
+            for t, s in zip(inout, saved):
+                t.copy_(s)
+        for begin in range(n_total):
+            kernel[self.grid](*args, counters, flag, self.B, self.T, 0, begin, 1, SPIN_LIMIT, SYNC=False,
+                              num_warps=num_warps, num_stages=NUM_STAGES, **constexprs)
+        self.last_mode = "step"
+
+    def _persistent(self, kernel, args, counters, flag, constexprs, n_total, num_warps, tiles) -> bool:
+        """One persistent launch per group of `tiles` batch tiles; False (and one warning) when a
+        cooperative launch raised or a barrier timed out: the caller reruns in step mode."""
+        sync = self.n_hb > 1
+        name = getattr(kernel, "fn", kernel).__name__
+        try:
+            for tile0 in range(0, self.n_bt, tiles):
+                grid = (self.D, self.n_hb, min(tiles, self.n_bt - tile0))
+                kernel[grid](*args, counters, flag, self.B, self.T, tile0, 0, n_total, SPIN_LIMIT, SYNC=sync,
+                             num_warps=num_warps, num_stages=NUM_STAGES,
+                             launch_cooperative_grid=sync and not INTERPRET, **constexprs)
+        except RuntimeError as e:
+            if not sync or INTERPRET:
+                raise
+            _warn(f"{name}: the cooperative launch of {self.D * self.n_hb * tiles} programs failed ({e}); "
+                  "running in step mode")
+            return False
+        if sync and int(flag.item()):
+            _warn(f"{name}: a grid barrier timed out after {SPIN_LIMIT} spins (the programs of a batch tile "
+                  "were not all co-resident); reran in step mode")
+            return False
+        return True
 
 
 def make_plan(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype, config: LaunchConfig,
@@ -318,7 +408,7 @@ class Kernel:
     backward: bool = False   # launched with the plan's bwd_BK / bwd_num_warps
 
 
-INT_PTRS = frozenset({"len_ptr", "tile_len_ptr", "count_ptr"})
+INT_PTRS = frozenset({"len_ptr", "tile_len_ptr", "count_ptr", "flag_ptr"})
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
     default_config(H, dtype, arch, kernel)       the LSTM's LaunchConfig ("fwd" or "bwd" kernel)
     family_config(family, H, dtype, arch)        GRU, peephole LSTM, LSTMP ("gru" | "peephole" | "lstmp")
-    cell_config(cell, H, dtype, arch, kernel)    either of the above by cell name (kernels.cells)
+    cell_config(cell, H, dtype, arch, kernel, precision)   either of the above by cell name, then FIXES
 
 Every entry is compiled by `python -m kernels.aot` (no GPU needed) and tests/kernels/test_aot*.py
 assert zero register spills and shared memory within the per-block limit on sm_80 and sm_90.
@@ -127,8 +127,32 @@ def family_config(family: str, H: int, dtype: torch.dtype, arch: int | None = No
     return dataclasses.replace(default_config(H, dtype), block_k=block_k, num_warps=num_warps)
 
 
-def cell_config(cell: str, H: int, dtype: torch.dtype, arch: int | None = None, kernel: str = "fwd") -> LaunchConfig:
-    """The default LaunchConfig of any registered cell's kernel ("fwd" | "bwd") on sm_<arch>."""
-    if cell == "lstm":
-        return default_config(H, dtype, arch, kernel)
-    return family_config(cell, H, dtype, arch)
+# --------------------------------------------------------------------------------------
+# per-kernel fixes on top of the tables above
+
+# (cell, arch, kernel, H, dtype, precision) -> (block_k, num_warps): launches where the entry above
+# makes ptxas spill in either variant of the kernel, the persistent one (SYNC, grid barrier) or the
+# step-mode one, most of them the exact-fp32 path (tf32x3: three TF32 products per dot, twice the
+# weight bytes, so it streams its weights at H >= 320 and needs more registers). Each is the first of
+# CANDIDATES whose two variants compile with no spills, found by compiling them (`python -m
+# kernels.aot --kernel ... --precision tf32x3 --block-k .. --warps ..`).
+FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {}
+
+
+def cell_config(cell: str, H: int, dtype: torch.dtype, arch: int | None = None, kernel: str = "fwd",
+                precision: str = "tf32") -> LaunchConfig:
+    """The default LaunchConfig of any registered cell's kernel ("fwd" | "bwd") on sm_<arch> for the
+    dot precision (kernels.common.dot_precision): the cell's table, then FIXES."""
+    config = default_config(H, dtype, arch, kernel) if cell == "lstm" else family_config(cell, H, dtype, arch)
+    fix = FIXES.get((cell, 90 if arch is None else arch, kernel, H, dtype, precision))
+    if fix is not None:
+        config = dataclasses.replace(config, block_k=fix[0], num_warps=fix[1])
+    return config
+
+
+def launch_configs(cell: str, H: int, dtype: torch.dtype, arch: int | None, precision: str,
+                   config: LaunchConfig | None) -> tuple[LaunchConfig, LaunchConfig | None]:
+    """(forward, backward) configs of a call: the given config for both, or (None) the cell's defaults."""
+    if config is not None:
+        return config, None
+    return (cell_config(cell, H, dtype, arch, "fwd", precision), cell_config(cell, H, dtype, arch, "bwd", precision))

@@ -28,28 +28,28 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, grid_barrier,
-                            kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tiles)
-from kernels.configs import LaunchConfig, family_config, padded_hidden
+from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, dot_precision,
+                            grid_barrier, kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tiles)
+from kernels.configs import LaunchConfig, launch_configs, padded_hidden
 from kernels.reference import check_gru_inputs, gru_recurrence_reference
 
 
-@triton.jit(do_not_specialize=["B", "T", "s_begin", "n_steps"])
+@triton.jit(do_not_specialize=["B", "T", "tile0", "s_begin", "n_steps", "spin_limit"])
 def _gru_fwd_kernel(
     xproj_ptr, w_ptr, bhn_ptr, y_ptr,   # [B,T,D,3H], [D,3H,H], [D,H], [B,T,D,H]
     hbuf_ptr, hn_ptr,                   # [2,D,B,H] fp32 (h ping-pong), [D,B,H] fp32
     gsave_ptr, hsave_ptr,               # [B,T,D,3H] r z n, [B,T,D,2H] fp32 (a_n, h_t)
-    len_ptr, tile_len_ptr, count_ptr,   # [B] int32, [n_btiles] int32, [D, n_btiles] int32
-    B, T, s_begin, n_steps,
+    len_ptr, tile_len_ptr,              # [B] int32, [n_btiles] int32
+    count_ptr, flag_ptr,                # [n_btiles, D] int32 barrier counters, [1] int32 timed out
+    B, T, tile0, s_begin, n_steps, spin_limit,
     H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
     BK: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr, SAVE: tl.constexpr,
     RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr,
 ):
     d = tl.program_id(0)
     hb = tl.program_id(1)
-    bt = tl.program_id(2)
+    bt = tile0 + tl.program_id(2)   # a launch may cover a group of batch tiles
     n_hb = tl.num_programs(1)
-    n_bt = tl.num_programs(2)
     backward = (d == 1) | REVERSE
 
     rows = bt * BB + tl.arange(0, BB)
@@ -60,6 +60,8 @@ def _gru_fwd_kernel(
     m_own = rmask[:, None] & cmask[None, :]
     length = tl.load(len_ptr + rows, mask=rmask, other=0)
     tile_len = tl.load(tile_len_ptr + bt)
+    if SYNC:
+        ok = tl.load(flag_ptr) == 0   # False once a barrier of this launch timed out
 
     # W[g*H + j, k] as [K=k, N=j] tiles, on chip for the whole loop
     wd = w_ptr + d * (3 * H * H)
@@ -123,29 +125,28 @@ def _gru_fwd_kernel(
             tl.store(srow[:, None] + H + cols[None, :], h_new, mask=m_x)
         tl.store(hbuf_ptr + ((s + 1) % 2) * (D * B * H) + state, h, mask=m_own)
         if SYNC:
-            grid_barrier(count_ptr + d * n_bt + bt, (s - s_begin + 1) * n_hb)
+            ok = grid_barrier(count_ptr + bt * D + d, (s - s_begin + 1) * n_hb, flag_ptr, spin_limit, ok)
         else:
             tl.debug_barrier()
 
     tl.store(hn_ptr + state, h, mask=m_own)
 
 
-@triton.jit(do_not_specialize=["B", "T", "k_begin", "n_steps"])
+@triton.jit(do_not_specialize=["B", "T", "tile0", "k_begin", "n_steps", "spin_limit"])
 def _gru_bwd_kernel(
     dy_ptr, w_ptr, gsave_ptr, hsave_ptr, h0_ptr,   # [B,T,D,H], [D,3H,H], saved, [D,B,H] fp32
     dx_ptr, gbuf_ptr,                              # [B,T,D,3H] fp32 d xproj, [2,D,B,3H] fp32 d a
     dh_ptr,                                        # [D,B,H] fp32: dh_n in, dh_0 out
-    len_ptr, tile_len_ptr, count_ptr,
-    B, T, k_begin, n_steps,
+    len_ptr, tile_len_ptr, count_ptr, flag_ptr,
+    B, T, tile0, k_begin, n_steps, spin_limit,
     H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
     BK: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr,
     RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr,
 ):
     d = tl.program_id(0)
     hb = tl.program_id(1)
-    bt = tl.program_id(2)
+    bt = tile0 + tl.program_id(2)   # a launch may cover a group of batch tiles
     n_hb = tl.num_programs(1)
-    n_bt = tl.num_programs(2)
     backward = (d == 1) | REVERSE
 
     rows = bt * BB + tl.arange(0, BB)
@@ -156,6 +157,8 @@ def _gru_bwd_kernel(
     m_own = rmask[:, None] & cmask[None, :]
     length = tl.load(len_ptr + rows, mask=rmask, other=0)
     tile_len = tl.load(tile_len_ptr + bt)
+    if SYNC:
+        ok = tl.load(flag_ptr) == 0   # False once a barrier of this launch timed out
 
     # dh_{t-1}[:, j] += Σ_gates d a[:, gate rows] @ W[gate rows, j]: W[g*H + k, j] as [K=k, N=j]
     wd = w_ptr + d * (3 * H * H)
@@ -226,7 +229,7 @@ def _gru_bwd_kernel(
             tl.store(gown + 1 * H, p_z, mask=m_own)
             tl.store(gown + 2 * H, p_n * gr, mask=m_own)
             if SYNC:
-                grid_barrier(count_ptr + d * n_bt + bt, (k - k_begin + 1) * n_hb)
+                ok = grid_barrier(count_ptr + bt * D + d, (k - k_begin + 1) * n_hb, flag_ptr, spin_limit, ok)
             else:
                 tl.debug_barrier()
 
@@ -239,13 +242,17 @@ def _gru_bwd_kernel(
 def plan_gru(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype,
              config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
     """The plan of one call; config None: configs.family_config("gru", ...) on sm_<arch>."""
-    config = config or family_config("gru", H, dtype, arch)
-    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 3 * BH * padded_hidden(H))
+    config, bwd = launch_configs("gru", H, dtype, arch, dot_precision(dtype), config)
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 3 * BH * padded_hidden(H), bwd)
 
 
 def constexprs(plan: Plan, reverse: bool) -> dict:
     return dict(H=plan.H, HP=plan.HP, D=plan.D, BH=plan.BH, BB=plan.BB, BK=plan.BK, REVERSE=reverse,
                 RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision, INTERPRET=INTERPRET)
+
+
+def bwd_constexprs(plan: Plan, reverse: bool) -> dict:
+    return dict(constexprs(plan, reverse), BK=plan.bwd_BK)
 
 
 def _forward(xproj, w_hh, b_hn, lengths, h0, reverse: bool, save: bool, config):
@@ -263,9 +270,8 @@ def _forward(xproj, w_hh, b_hn, lengths, h0, reverse: bool, save: bool, config):
         hsave = alloc((B, T, D, 2 * H), f32, dev, fill_nan=False)
     else:
         gsave, hsave = y, hn  # never touched (SAVE=False)
-    counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
-    args = [xproj, w_hh, b_hn, y, hbuf, hn, gsave, hsave, lengths, plan.tile_len, counters, B, T]
-    plan.launch(_gru_fwd_kernel, args, counters, dict(constexprs(plan, reverse), SAVE=save), plan.max_len)
+    args = [xproj, w_hh, b_hn, y, hbuf, hn, gsave, hsave, lengths, plan.tile_len]
+    plan.launch(_gru_fwd_kernel, args, dict(constexprs(plan, reverse), SAVE=save), plan.max_len, inout=[hbuf])
     return y, hn.to(dtype), ((gsave, hsave) if save else None), plan
 
 
@@ -278,9 +284,9 @@ def _backward(dy, dhn, w_hh, h0, saved, plan: Plan, reverse: bool):
     dh = torch.zeros(D, B, H, dtype=f32, device=dev) if dhn is None else dhn.to(f32).clone()
     h_first = torch.zeros(D, B, H, dtype=f32, device=dev) if h0 is None else h0.to(f32).contiguous()
     dy = torch.zeros(B, T, D, H, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
-    counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
-    args = [dy, w_hh, gsave, hsave, h_first, dx, gbuf, dh, plan.lengths, plan.tile_len, counters, B, T]
-    plan.launch(_gru_bwd_kernel, args, counters, constexprs(plan, reverse), plan.max_len + 1)
+    args = [dy, w_hh, gsave, hsave, h_first, dx, gbuf, dh, plan.lengths, plan.tile_len]
+    plan.launch(_gru_bwd_kernel, args, bwd_constexprs(plan, reverse), plan.max_len + 1, plan.bwd_num_warps,
+                inout=[dh])
     return dx, dh
 
 
@@ -344,4 +350,4 @@ def gru_recurrence(
 
 CELL = Cell("gru", gru_recurrence, gru_recurrence_reference, gates=3, plan=plan_gru, kernel_bias_gates=1, kernels={
     "fwd": Kernel(_gru_fwd_kernel, constexprs, frozenset({"xproj_ptr", "w_ptr", "bhn_ptr", "y_ptr", "gsave_ptr"})),
-    "bwd": Kernel(_gru_bwd_kernel, constexprs, frozenset({"dy_ptr", "w_ptr", "gsave_ptr"}), backward=True)})
+    "bwd": Kernel(_gru_bwd_kernel, bwd_constexprs, frozenset({"dy_ptr", "w_ptr", "gsave_ptr"}), backward=True)})

@@ -33,11 +33,14 @@ Grid (D, n_hblocks, n_btiles): program (d, hb, bt) owns direction d, hidden unit
 (gate, K-chunk) tiles [BK, BH]; the compiler keeps them in shared memory for every step and
 streams one tile at a time through registers into the tensor-core dot, so no step re-reads
 the weights from global memory. The new h of each step goes through a global ping-pong
-buffer hbuf [2, D, B, H] (fp32); programs of the same (d, bt) meet at a grid barrier (an
-atomic counter per (d, bt): release on arrive, acquire while spinning) in a cooperative
-launch. With one hidden block no barrier is needed. When the grid cannot be co-resident
-(or under the interpreter, which runs programs one after another) the launcher runs the
-same kernel one step per launch ("step mode"), the launch boundary being the barrier.
+buffer hbuf [2, D, B, H] (fp32); programs of the same (d, bt) meet at a grid barrier
+(kernels.common.grid_barrier: an atomic counter per (bt, d), release on arrive, acquire while
+spinning, a bounded spin) in a cooperative launch. With one hidden block no barrier is needed.
+Since barrier groups are per batch tile, a launch may cover a group of tiles (tile0: its first):
+when the whole grid is not co-resident but one tile's programs are, the launcher runs one
+persistent launch per group of tiles. When not even that fits (or under the interpreter, which
+runs programs one after another) it runs the same kernel one step per launch ("step mode"), the
+launch boundary being the barrier (kernels.common.Plan.launch).
 Backward mirrors it: the gate gradients of a step go through gbuf [2, D, B, 4H] and a
 barrier, then each program multiplies them by its W_hh columns to get its slice of dh.
 """
@@ -47,9 +50,9 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, grid_barrier,
-                            kernel_inputs, make_plan, previous_h, tanh, w_pick, w_tiles)
-from kernels.configs import LaunchConfig, default_config, padded_hidden
+from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, dot_precision,
+                            grid_barrier, kernel_inputs, make_plan, previous_h, tanh, w_pick, w_tiles)
+from kernels.configs import LaunchConfig, launch_configs, padded_hidden
 from kernels.reference import check_inputs, lstm_recurrence_reference
 
 
@@ -63,23 +66,23 @@ def _load_peep(peep_ptr, d, cols, cmask, H: tl.constexpr):
 
 
 
-@triton.jit(do_not_specialize=["B", "T", "s_begin", "n_steps"])
+@triton.jit(do_not_specialize=["B", "T", "tile0", "s_begin", "n_steps", "spin_limit"])
 def _lstm_fwd_kernel(
     xproj_ptr, w_ptr, peep_ptr, y_ptr,  # [B,T,D,4H], [D,4H,H], [D,3,H] (PEEPHOLE), [B,T,D,H]
     hbuf_ptr, cstate_ptr,               # [2,D,B,H] fp32 (h ping-pong), [D,B,H] fp32 (c)
     hn_ptr, cn_ptr,                     # [D,B,H] fp32
     gsave_ptr, csave_ptr,               # [B,T,D,4H] activated gates, [B,T,D,H] fp32 c_t
-    len_ptr, tile_len_ptr, count_ptr,   # [B] int32, [n_btiles] int32, [D, n_btiles] int32
-    B, T, s_begin, n_steps,
+    len_ptr, tile_len_ptr,              # [B] int32, [n_btiles] int32
+    count_ptr, flag_ptr,                # [n_btiles, D] int32 barrier counters, [1] int32 timed out
+    B, T, tile0, s_begin, n_steps, spin_limit,
     H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
     BK: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr, SAVE: tl.constexpr,
     RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr, PEEPHOLE: tl.constexpr,
 ):
     d = tl.program_id(0)
     hb = tl.program_id(1)
-    bt = tl.program_id(2)
+    bt = tile0 + tl.program_id(2)   # a launch may cover a group of batch tiles
     n_hb = tl.num_programs(1)
-    n_bt = tl.num_programs(2)
     backward = (d == 1) | REVERSE
 
     rows = bt * BB + tl.arange(0, BB)             # batch rows of this tile      [BB]
@@ -90,6 +93,8 @@ def _lstm_fwd_kernel(
     m_own = rmask[:, None] & cmask[None, :]       # [BB, BH]
     length = tl.load(len_ptr + rows, mask=rmask, other=0)
     tile_len = tl.load(tile_len_ptr + bt)
+    if SYNC:
+        ok = tl.load(flag_ptr) == 0   # False once a barrier of this launch timed out
 
     # this program's W_hh slice, W[g*H + j, k] as [K=k, N=j] tiles, on chip for the whole loop
     wd = w_ptr + d * (4 * H * H)
@@ -163,7 +168,7 @@ def _lstm_fwd_kernel(
             tl.store(crow[:, None] + cols[None, :], c_new, mask=m_x)
         tl.store(hbuf_ptr + ((s + 1) % 2) * (D * B * H) + state, h, mask=m_own)
         if SYNC:
-            grid_barrier(count_ptr + d * n_bt + bt, (s - s_begin + 1) * n_hb)
+            ok = grid_barrier(count_ptr + bt * D + d, (s - s_begin + 1) * n_hb, flag_ptr, spin_limit, ok)
         else:
             tl.debug_barrier()  # this program reads back the h it just stored
 
@@ -172,23 +177,22 @@ def _lstm_fwd_kernel(
     tl.store(cn_ptr + state, c, mask=m_own)
 
 
-@triton.jit(do_not_specialize=["B", "T", "k_begin", "n_steps"])
+@triton.jit(do_not_specialize=["B", "T", "tile0", "k_begin", "n_steps", "spin_limit"])
 def _lstm_bwd_kernel(
     dy_ptr, w_ptr, peep_ptr,                       # [B,T,D,H], [D,4H,H], [D,3,H] (PEEPHOLE)
     gsave_ptr, csave_ptr, c0_ptr,                  # saved activated gates and c_t, [D,B,H] fp32 c_0
     dx_ptr, gbuf_ptr,                              # [B,T,D,4H] fp32 d xproj, [2,D,B,4H] fp32
     dh_ptr, dc_ptr,                                # [D,B,H] fp32: dh_n, dc_n in; dh_0, dc_0 out
-    len_ptr, tile_len_ptr, count_ptr,
-    B, T, k_begin, n_steps,
+    len_ptr, tile_len_ptr, count_ptr, flag_ptr,
+    B, T, tile0, k_begin, n_steps, spin_limit,
     H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
     BK: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr,
     RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr, PEEPHOLE: tl.constexpr,
 ):
     d = tl.program_id(0)
     hb = tl.program_id(1)
-    bt = tl.program_id(2)
+    bt = tile0 + tl.program_id(2)   # a launch may cover a group of batch tiles
     n_hb = tl.num_programs(1)
-    n_bt = tl.num_programs(2)
     backward = (d == 1) | REVERSE
 
     rows = bt * BB + tl.arange(0, BB)
@@ -199,6 +203,8 @@ def _lstm_bwd_kernel(
     m_own = rmask[:, None] & cmask[None, :]
     length = tl.load(len_ptr + rows, mask=rmask, other=0)
     tile_len = tl.load(tile_len_ptr + bt)
+    if SYNC:
+        ok = tl.load(flag_ptr) == 0   # False once a barrier of this launch timed out
 
     # dh_{t-1}[:, j] = Σ_gates dpre[:, gate rows] @ W[gate rows, j]: W columns of this slice
     wd = w_ptr + d * (4 * H * H)
@@ -282,7 +288,7 @@ def _lstm_bwd_kernel(
             tl.store(gown + 2 * H, p_g, mask=m_own)
             tl.store(gown + 3 * H, p_o, mask=m_own)
             if SYNC:
-                grid_barrier(count_ptr + d * n_bt + bt, (k - k_begin + 1) * n_hb)
+                ok = grid_barrier(count_ptr + bt * D + d, (k - k_begin + 1) * n_hb, flag_ptr, spin_limit, ok)
             else:
                 tl.debug_barrier()
 
@@ -295,11 +301,9 @@ def _lstm_bwd_kernel(
 
 def plan_lstm(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype,
               config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
-    """The plan of one call; config None: configs.default_config on sm_<arch> (the backward kernel
-    may take its own block_k / warps, configs.SPILL_FIXES)."""
-    bwd = None
-    if config is None:
-        config, bwd = default_config(H, dtype, arch, "fwd"), default_config(H, dtype, arch, "bwd")
+    """The plan of one call; config None: the launch table on sm_<arch> (configs.cell_config; the
+    backward kernel may take its own block_k / warps)."""
+    config, bwd = launch_configs("lstm", H, dtype, arch, dot_precision(dtype), config)
     return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * padded_hidden(H), bwd)
 
 
@@ -330,10 +334,9 @@ def _forward(xproj, w_hh, peep, lengths, h0, c0, reverse: bool, save: bool, plan
         csave = alloc((B, T, D, H), f32, dev, fill_nan=False)
     else:
         gsave, csave = y, hn  # never touched (SAVE=False)
-    counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
-    args = [xproj, w_hh, peep, y, hbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len, counters, B, T]
+    args = [xproj, w_hh, peep, y, hbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len]
     constexprs = dict(fwd_constexprs(plan, reverse), SAVE=save, PEEPHOLE=peep is not None)
-    plan.launch(_lstm_fwd_kernel, args, counters, constexprs, plan.max_len)
+    plan.launch(_lstm_fwd_kernel, args, constexprs, plan.max_len, inout=[hbuf, cstate])
     saved = (gsave, csave) if save else None
     return y, hn.to(dtype), cn.to(dtype), saved, plan
 
@@ -349,10 +352,9 @@ def _backward(dy, dhn, dcn, w_hh, peep, c0, saved, plan: Plan, reverse: bool):
     dc = torch.zeros(D, B, H, dtype=f32, device=dev) if dcn is None else dcn.to(f32).clone()
     c_first = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).contiguous()
     dy = torch.zeros(B, T, D, H, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
-    counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
-    args = [dy, w_hh, peep, gsave, csave, c_first, dx, gbuf, dh, dc, plan.lengths, plan.tile_len, counters, B, T]
+    args = [dy, w_hh, peep, gsave, csave, c_first, dx, gbuf, dh, dc, plan.lengths, plan.tile_len]
     constexprs = dict(bwd_constexprs(plan, reverse), PEEPHOLE=peep is not None)
-    plan.launch(_lstm_bwd_kernel, args, counters, constexprs, plan.max_len + 1, plan.bwd_num_warps)
+    plan.launch(_lstm_bwd_kernel, args, constexprs, plan.max_len + 1, plan.bwd_num_warps, inout=[dh, dc])
     return dx, dh, dc
 
 

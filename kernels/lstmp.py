@@ -37,20 +37,21 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, grid_barrier,
-                            kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tiles)
-from kernels.configs import LaunchConfig, family_config, padded_hidden
+from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, dot_precision,
+                            grid_barrier, kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tiles)
+from kernels.configs import LaunchConfig, launch_configs, padded_hidden
 from kernels.reference import check_lstmp_inputs, lstmp_recurrence_reference
 
 
-@triton.jit(do_not_specialize=["B", "T", "i_begin", "n_steps"])
+@triton.jit(do_not_specialize=["B", "T", "tile0", "i_begin", "n_steps", "spin_limit"])
 def _lstmp_fwd_kernel(
     xproj_ptr, w_ptr, wr_ptr, y_ptr,    # [B,T,D,4H], [D,4H,P], [D,P,H], [B,T,D,P]
     hbuf_ptr, mbuf_ptr, cstate_ptr,     # [2,D,B,P] fp32 (h ping-pong), [D,B,H] fp32 (m_t), [D,B,H] fp32 (c)
     hn_ptr, cn_ptr,                     # [D,B,P], [D,B,H] fp32
     gsave_ptr, csave_ptr,               # [B,T,D,4H] activated gates, [B,T,D,H] fp32 c_t
-    len_ptr, tile_len_ptr, count_ptr,   # [B] int32, [n_btiles] int32, [D, n_btiles] int32
-    B, T, i_begin, n_steps,             # iterations: 2 per time step (phase A, phase B)
+    len_ptr, tile_len_ptr,              # [B] int32, [n_btiles] int32
+    count_ptr, flag_ptr,                # [n_btiles, D] int32 barrier counters, [1] int32 timed out
+    B, T, tile0, i_begin, n_steps, spin_limit,             # iterations: 2 per time step (phase A, phase B)
     H: tl.constexpr, HP: tl.constexpr, P: tl.constexpr, PP: tl.constexpr, D: tl.constexpr,
     BH: tl.constexpr, BP: tl.constexpr, BB: tl.constexpr, BK: tl.constexpr, REVERSE: tl.constexpr,
     SYNC: tl.constexpr, SAVE: tl.constexpr, RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr,
@@ -58,9 +59,8 @@ def _lstmp_fwd_kernel(
 ):
     d = tl.program_id(0)
     hb = tl.program_id(1)
-    bt = tl.program_id(2)
+    bt = tile0 + tl.program_id(2)   # a launch may cover a group of batch tiles
     n_hb = tl.num_programs(1)
-    n_bt = tl.num_programs(2)
     backward = (d == 1) | REVERSE
 
     rows = bt * BB + tl.arange(0, BB)
@@ -74,6 +74,8 @@ def _lstmp_fwd_kernel(
     m_p = rmask[:, None] & pmask[None, :]         # [BB, BP]
     length = tl.load(len_ptr + rows, mask=rmask, other=0)
     tile_len = tl.load(tile_len_ptr + bt)
+    if SYNC:
+        ok = tl.load(flag_ptr) == 0   # False once a barrier of this launch timed out
 
     # W_hh[g*H + j, p] as [K=p, N=j] tiles; W_hr[p, j] as [K=j, N=p] tiles; on chip for the loop
     wd = w_ptr + d * (4 * H * P)
@@ -152,7 +154,7 @@ def _lstmp_fwd_kernel(
             tl.store(y_ptr + base[:, None] * P + pcols[None, :], tl.where(a2, acc, 0.0), mask=m_p)
             tl.store(hbuf_ptr + ((s + 1) % 2) * (D * B * P) + pstate, hp, mask=m_p)
         if SYNC:
-            grid_barrier(count_ptr + d * n_bt + bt, (it - i_begin + 1) * n_hb)
+            ok = grid_barrier(count_ptr + bt * D + d, (it - i_begin + 1) * n_hb, flag_ptr, spin_limit, ok)
         else:
             tl.debug_barrier()
 
@@ -161,22 +163,21 @@ def _lstmp_fwd_kernel(
     tl.store(hn_ptr + pstate, hp, mask=m_p)
 
 
-@triton.jit(do_not_specialize=["B", "T", "i_begin", "n_steps"])
+@triton.jit(do_not_specialize=["B", "T", "tile0", "i_begin", "n_steps", "spin_limit"])
 def _lstmp_bwd_kernel(
     dy_ptr, w_ptr, wr_ptr, gsave_ptr, csave_ptr, c0_ptr,  # [B,T,D,P], [D,4H,P], [D,P,H], saved, [D,B,H] fp32
     dx_ptr, gbuf_ptr, dhbuf_ptr, dhsave_ptr,              # [B,T,D,4H] fp32, [D,B,4H] fp32, [D,B,P] fp32, [B,T,D,P] fp32
     dh_ptr, dc_ptr,                                       # [D,B,P] fp32 dh_n in, dh_0 out; [D,B,H] fp32 dc_n, dc_0
-    len_ptr, tile_len_ptr, count_ptr,
-    B, T, i_begin, n_steps,
+    len_ptr, tile_len_ptr, count_ptr, flag_ptr,
+    B, T, tile0, i_begin, n_steps, spin_limit,
     H: tl.constexpr, HP: tl.constexpr, P: tl.constexpr, PP: tl.constexpr, D: tl.constexpr,
     BH: tl.constexpr, BP: tl.constexpr, BB: tl.constexpr, BK: tl.constexpr, REVERSE: tl.constexpr,
     SYNC: tl.constexpr, RESIDENT: tl.constexpr, DOT_PRECISION: tl.constexpr, INTERPRET: tl.constexpr,
 ):
     d = tl.program_id(0)
     hb = tl.program_id(1)
-    bt = tl.program_id(2)
+    bt = tile0 + tl.program_id(2)   # a launch may cover a group of batch tiles
     n_hb = tl.num_programs(1)
-    n_bt = tl.num_programs(2)
     backward = (d == 1) | REVERSE
 
     rows = bt * BB + tl.arange(0, BB)
@@ -190,6 +191,8 @@ def _lstmp_bwd_kernel(
     m_p = rmask[:, None] & pmask[None, :]
     length = tl.load(len_ptr + rows, mask=rmask, other=0)
     tile_len = tl.load(tile_len_ptr + bt)
+    if SYNC:
+        ok = tl.load(flag_ptr) == 0   # False once a barrier of this launch timed out
 
     # W_hh[g*H + k, p] as [K=k, N=p] tiles; W_hr[p, j] as [K=p, N=j] tiles
     wd = w_ptr + d * (4 * H * P)
@@ -286,7 +289,7 @@ def _lstmp_bwd_kernel(
             tl.store(gown + 2 * H, p_g, mask=m_own)
             tl.store(gown + 3 * H, p_o, mask=m_own)
         if SYNC:
-            grid_barrier(count_ptr + d * n_bt + bt, (it - i_begin + 1) * n_hb)
+            ok = grid_barrier(count_ptr + bt * D + d, (it - i_begin + 1) * n_hb, flag_ptr, spin_limit, ok)
         else:
             tl.debug_barrier()
 
@@ -301,15 +304,19 @@ def plan_lstmp(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: tor
                config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
     """The plan plus the projection split: BP projection units per program, n_hb·BP >= P; its weight
     slice on chip is 4·BH·PP (W_hh rows) + BP·HP (W_hr rows)."""
-    config = config or family_config("lstmp", H, dtype, arch)
+    config, bwd = launch_configs("lstmp", H, dtype, arch, dot_precision(dtype), config)
     PP, HP = padded_hidden(P), padded_hidden(H)
-    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * PP + BP * HP, P=P)
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * PP + BP * HP, bwd, P=P)
 
 
 def constexprs(plan: Plan, reverse: bool) -> dict:
     return dict(H=plan.H, HP=plan.HP, P=plan.P, PP=plan.PP, D=plan.D, BH=plan.BH, BP=plan.BP, BB=plan.BB,
                 BK=plan.BK, REVERSE=reverse, RESIDENT=plan.resident, DOT_PRECISION=plan.dot_precision,
                 INTERPRET=INTERPRET)
+
+
+def bwd_constexprs(plan: Plan, reverse: bool) -> dict:
+    return dict(constexprs(plan, reverse), BK=plan.bwd_BK)
 
 
 def _forward(xproj, w_hh, w_hr, lengths, h0, c0, reverse: bool, save: bool, config):
@@ -330,9 +337,9 @@ def _forward(xproj, w_hh, w_hr, lengths, h0, c0, reverse: bool, save: bool, conf
         csave = alloc((B, T, D, H), f32, dev, fill_nan=False)
     else:
         gsave, csave = y, hn  # never touched (SAVE=False)
-    counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
-    args = [xproj, w_hh, w_hr, y, hbuf, mbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len, counters, B, T]
-    plan.launch(_lstmp_fwd_kernel, args, counters, dict(constexprs(plan, reverse), SAVE=save), 2 * plan.max_len)
+    args = [xproj, w_hh, w_hr, y, hbuf, mbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len]
+    plan.launch(_lstmp_fwd_kernel, args, dict(constexprs(plan, reverse), SAVE=save), 2 * plan.max_len,
+                inout=[hbuf, cstate])
     return y, hn.to(dtype), cn.to(dtype), ((gsave, csave) if save else None), plan
 
 
@@ -348,10 +355,9 @@ def _backward(dy, dhn, dcn, w_hh, w_hr, c0, saved, plan: Plan, reverse: bool):
     dc = torch.zeros(D, B, H, dtype=f32, device=dev) if dcn is None else dcn.to(f32).clone()
     c_first = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).contiguous()
     dy = torch.zeros(B, T, D, P, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
-    counters = torch.zeros(D, plan.n_bt, dtype=torch.int32, device=dev)
-    args = [dy, w_hh, w_hr, gsave, csave, c_first, dx, gbuf, dhbuf, dhsave, dh, dc, plan.lengths, plan.tile_len,
-            counters, B, T]
-    plan.launch(_lstmp_bwd_kernel, args, counters, constexprs(plan, reverse), 2 * plan.max_len + 1)
+    args = [dy, w_hh, w_hr, gsave, csave, c_first, dx, gbuf, dhbuf, dhsave, dh, dc, plan.lengths, plan.tile_len]
+    plan.launch(_lstmp_bwd_kernel, args, bwd_constexprs(plan, reverse), 2 * plan.max_len + 1,
+                plan.bwd_num_warps, inout=[dh, dc])
     return dx, dhsave, dh, dc
 
 
@@ -417,5 +423,5 @@ def lstmp_recurrence(
 _DTYPE_PTRS = frozenset({"xproj_ptr", "w_ptr", "wr_ptr", "y_ptr", "gsave_ptr", "dy_ptr"})
 CELL = Cell("lstmp", lstmp_recurrence, lstmp_recurrence_reference, gates=4, plan=plan_lstmp, projected=True,
             extra_params=("weight_hr",), kernels={"fwd": Kernel(_lstmp_fwd_kernel, constexprs, _DTYPE_PTRS),
-                                                  "bwd": Kernel(_lstmp_bwd_kernel, constexprs, _DTYPE_PTRS,
+                                                  "bwd": Kernel(_lstmp_bwd_kernel, bwd_constexprs, _DTYPE_PTRS,
                                                                 backward=True)})

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import torch
 
-from kernels.common import Cell, Kernel, Plan, device_arch, kernel_inputs, make_plan, previous_h, valid_steps
-from kernels.configs import LaunchConfig, family_config, padded_hidden
+from kernels.common import (Cell, Kernel, Plan, device_arch, dot_precision, kernel_inputs, make_plan, previous_h,
+                            valid_steps)
+from kernels.configs import LaunchConfig, launch_configs, padded_hidden
 from kernels.lstm import _backward, _forward, _lstm_bwd_kernel, _lstm_fwd_kernel, fwd_constexprs
+from kernels.lstm import bwd_constexprs as bwd_constexprs_lstm
 from kernels.reference import check_peephole_inputs, peephole_lstm_recurrence_reference
 
 
@@ -38,13 +40,17 @@ from kernels.reference import check_peephole_inputs, peephole_lstm_recurrence_re
 def plan_peephole(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype,
                   config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
     """kernels.lstm's plan with the peephole family's launch config (forward and backward alike)."""
-    config = config or family_config("peephole", H, dtype, arch)
-    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * padded_hidden(H))
+    config, bwd = launch_configs("peephole", H, dtype, arch, dot_precision(dtype), config)
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * padded_hidden(H), bwd)
 
 
 def constexprs(plan: Plan, reverse: bool) -> dict:
     """kernels.lstm's kernels with the peepholes compiled in."""
     return dict(fwd_constexprs(plan, reverse), PEEPHOLE=True)
+
+
+def bwd_constexprs(plan: Plan, reverse: bool) -> dict:
+    return dict(bwd_constexprs_lstm(plan, reverse), PEEPHOLE=True)
 
 
 class PeepholeLSTMRecurrence(torch.autograd.Function):
@@ -112,5 +118,5 @@ def peephole_lstm_recurrence(
 _DTYPE_PTRS = frozenset({"xproj_ptr", "w_ptr", "peep_ptr", "y_ptr", "gsave_ptr", "dy_ptr"})
 CELL = Cell("peephole", peephole_lstm_recurrence, peephole_lstm_recurrence_reference, gates=4, plan=plan_peephole,
             extra_params=("weight_peep",), kernels={"fwd": Kernel(_lstm_fwd_kernel, constexprs, _DTYPE_PTRS),
-                                                    "bwd": Kernel(_lstm_bwd_kernel, constexprs, _DTYPE_PTRS,
+                                                    "bwd": Kernel(_lstm_bwd_kernel, bwd_constexprs, _DTYPE_PTRS,
                                                                   backward=True)})

@@ -1,6 +1,7 @@
 """Ahead-of-time compilation of the launcher's configurations for sm_80 / sm_90 (no GPU needed):
 zero register spills (ptxas spill stores / loads, stack frame) and shared memory within the
-per-block limit."""
+per-block limit, for the persistent kernels (SYNC, grid barrier) and their step-mode variants, the
+TF32 path and the exact-fp32 one (tf32x3); `--dump` writes every row's PTX and cubin."""
 import json
 import os
 import subprocess
@@ -42,11 +43,27 @@ def test_aot_counts_spills():
     assert rows[0]["stack"] >= rows[0]["spills"]
 
 
+def test_aot_exact_fp32_both_variants_fit_and_dump(tmp_path):
+    """tf32x3 (torch.backends.cudnn.allow_tf32 off) at H 320, which spilled 416 bytes with the TF32
+    path's launch: its own block_k / warps (configs.FIXES); the persistent and the step-mode kernel."""
+    rows = _aot("--kernel", "lstm_fwd", "--hidden", "320", "--arch", "90", "--dtype", "fp32", "--precision", "tf32x3",
+                "--dump", str(tmp_path))
+    assert [(r["precision"], r["sync"]) for r in rows] == [("tf32x3", True), ("tf32x3", False)]
+    _assert_fits(rows)
+    ptx = sorted(p.name for p in tmp_path.glob("*.ptx"))
+    assert ptx == ["lstm_fwd-sm90-H320-fp32-tf32x3-step.ptx", "lstm_fwd-sm90-H320-fp32-tf32x3-sync.ptx"]
+    sync_ptx, step_ptx = (tmp_path / ptx[1]).read_text(), (tmp_path / ptx[0]).read_text()
+    assert ".entry _lstm_fwd_kernel" in sync_ptx and "atom.global.gpu.release.add" in sync_ptx  # the barrier's arrive
+    assert "atom." not in step_ptx  # step mode: no barrier
+    assert all((tmp_path / p.replace(".ptx", ".cubin")).stat().st_size > 0 for p in ptx)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["80", "90"], ids=lambda a: f"sm_{a}")
 @pytest.mark.parametrize("H", ["256", "320", "512", "768", "1024"], ids=lambda h: f"H{h}")
 def test_aot_every_configuration_fits(H, arch):
-    """fp32 bf16 fp16 x fwd bwd for each H in 256 320 512 768 1024 and sm_80, sm_90."""
-    rows = _aot("--hidden", H, "--arch", arch)
-    assert len(rows) == 3 * 2
+    """fwd bwd x (fp32 bf16 fp16 with TF32, fp32 with tf32x3) x (persistent, step mode) for each H in
+    256 320 512 768 1024 and sm_80, sm_90."""
+    rows = _aot("--cell", "lstm", "--hidden", H, "--arch", arch)
+    assert len(rows) == 2 * 4 * 2
     _assert_fits(rows)

@@ -1,7 +1,8 @@
 """Ahead-of-time compilation of the LSTM family's kernels (GRU, peephole LSTM, LSTMP) for sm_80 and
 sm_90 without a GPU, through `python -m kernels.aot --kernel ...`: zero register spills (ptxas
 spill stores / loads and stack frame) and shared memory within the per-block limit, for the launch
-each launcher picks on that arch (kernels.gru.family_config)."""
+each launcher picks on that arch (kernels.configs.cell_config), the persistent kernels and their
+step-mode variants, TF32 and exact fp32 (tf32x3)."""
 import json
 import os
 import subprocess
@@ -32,7 +33,7 @@ def _assert_fits(rows: list[dict]) -> None:
 def test_aot_lstmp_bwd_h320_bf16_fits_sm80_and_sm90():
     """The two-phase LSTMP backward (the family's largest kernel), several hidden blocks: barrier compiled
     in. Its sm_90 launch (block_k 32, 4 warps) spills 8 bytes on sm_80: there the launcher picks (64, 4)."""
-    rows = _aot("--kernel", "lstmp_bwd", "--hidden", "320", "--arch", "80", "90", "--dtype", "bf16")
+    rows = _aot("--kernel", "lstmp_bwd", "--hidden", "320", "--arch", "80", "90", "--dtype", "bf16", "--sync", "sync")
     assert [(r["kernel"], r["arch"], r["H"], r["dtype"]) for r in rows] == [
         ("lstmp_bwd", "sm_80", 320, "bf16"), ("lstmp_bwd", "sm_90", 320, "bf16")]
     assert all(r["hblocks"] > 1 for r in rows)
@@ -43,9 +44,11 @@ def test_aot_lstmp_bwd_h320_bf16_fits_sm80_and_sm90():
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["80", "90"], ids=lambda a: f"sm_{a}")
 def test_aot_every_family_configuration_fits(arch):
-    """H in 256 320 512 1024 x fp32 bf16 fp16 x the six kernels (LSTMP: P = H / 2)."""
+    """H in 256 320 512 1024 x (fp32 bf16 fp16 with TF32, fp32 with tf32x3) x persistent and step
+    mode x the six kernels (LSTMP: P = H / 2)."""
     rows = _aot("--kernel", *FAMILY, "--hidden", "256", "320", "512", "1024", "--arch", arch)
-    assert len(rows) == 6 * 4 * 3
-    assert {(r["kernel"], r["arch"], r["H"], r["dtype"]) for r in rows} == {
-        (k, f"sm_{arch}", H, dt) for k in FAMILY for H in (256, 320, 512, 1024) for dt in ("fp32", "bf16", "fp16")}
+    assert len(rows) == 6 * 4 * 4 * 2
+    assert {(r["kernel"], r["arch"], r["H"], r["dtype"], r["precision"], r["sync"]) for r in rows} == {
+        (k, f"sm_{arch}", H, dt, p, s) for k in FAMILY for H in (256, 320, 512, 1024) for s in (True, False)
+        for dt, p in (("fp32", "tf32"), ("bf16", "tf32"), ("fp16", "tf32"), ("fp32", "tf32x3"))}
     _assert_fits(rows)
