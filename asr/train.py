@@ -33,7 +33,7 @@ from asr.data import BucketBatchSampler, DataError, FeatureDataset, SpecAugment,
 from asr.decode import greedy_decode
 from asr.features import FeatureError, load_split
 from asr.model import CTCModel, build_model
-from asr.progress import progress
+from asr.progress import progress as progress_bar  # (a local `progress` below is the schedule fraction)
 from asr.rnn import ConfigError
 from asr.scoring import wer_cer
 from asr.tokenizer import build_tokenizer, tokenizer_from_dict
@@ -351,8 +351,8 @@ def train(cfg: DictConfig) -> dict:
         if budget_s and elapsed >= budget_s:
             stop_reason = f"max_minutes={tc.max_minutes}"
             break
-        bar = progress(total=len(sampler), initial=sampler.batch_idx, desc=f"epoch {sampler.epoch + 1}",
-                   disable=not (master and tc.progress), dynamic_ncols=True, leave=False)
+        bar = progress_bar(total=len(sampler), initial=sampler.batch_idx, desc=f"epoch {sampler.epoch + 1}",
+                       disable=not (master and tc.progress), dynamic_ncols=True, leave=False)
         for idx in sampler:
             t0 = time.time()
             batch = collate([train_set[i] for i in idx])
