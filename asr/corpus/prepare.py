@@ -65,7 +65,8 @@ def _check_config(d: DictConfig) -> None:
     need(0.5 <= d.speed[0] and d.speed[1] <= 2.0, "speed", "expected tempo factors within [0.5, 2]")
     need(-6 <= d.pitch[0] and d.pitch[1] <= 6, "pitch", "expected semitones within [-6, 6]")
     need(-4 <= d.formant[0] and d.formant[1] <= 4, "formant", "expected semitones within [-4, 4]")
-    need(all(isinstance(g, int) for g in d.word_gap) and 0 <= d.word_gap[0] and d.word_gap[1] <= 20, "word_gap", "expected 10 ms units within [0, 20]")
+    need(all(isinstance(g, int) for g in d.word_gap) and 0 <= d.word_gap[0] and d.word_gap[1] <= 20, "word_gap",
+         "expected integer 10 ms units within [0, 20]")
     need(0.25 <= d.intonation[0] and d.intonation[1] <= 3, "intonation", "expected factors within [0.25, 3]")
     _check_natural(d, need)
     for engine, w in d.engine_weights.items():
