@@ -264,6 +264,12 @@ def check_config(cfg: Mapping) -> dict:
     if unknown:
         raise AugmentError(f"augment.{sorted(unknown)[0]} is not an augmentation (one of: {', '.join(EFFECTS)})")
     probs = {e: _prob(cfg, e) for e in EFFECTS}
+    _check_parameters(cfg)
+    return {e: p for e, p in probs.items() if p > 0}
+
+
+def _check_parameters(cfg: Mapping) -> None:
+    """The effects' own keys (ranges, choices), checked whether or not the effect is enabled."""
     factors = _get(cfg, "speed.factors")
     if not factors or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.5 <= f <= 2
                           or round(f, 2) != f for f in factors):
@@ -299,7 +305,6 @@ def check_config(cfg: Mapping) -> dict:
     _range(cfg, "codec.level", 0, 1)
     _range(cfg, "gain.db", -60, 30)
     _range(cfg, "clip.level", 0.01, 1)
-    return {e: p for e, p in probs.items() if p > 0}
 
 
 def available_codecs(formats: Sequence[str]) -> list[str]:
