@@ -84,7 +84,6 @@ class _Stop(BaseException):
 @dataclass
 class _LaunchState:
     """What the threads of one launch share."""
-    kernel: str
     programs: list
     settings: HarnessSettings
     stop: threading.Event = field(default_factory=threading.Event)
@@ -154,7 +153,7 @@ def _run_programs(fn, args: dict, grid: tuple, settings: HarnessSettings) -> Non
     from triton.runtime.errors import InterpreterError
 
     programs = list(itertools.product(*(range(n) for n in grid)))
-    launch = _LaunchState(fn.__name__, programs, settings)
+    launch = _LaunchState(programs, settings)
     n_threads = len(programs) if settings.co_resident is None else min(settings.co_resident, len(programs))
     threads = [threading.Thread(target=_program_worker, args=(fn, args, launch), daemon=True,
                                 name=f"{fn.__name__}-{i}") for i in range(n_threads)]
