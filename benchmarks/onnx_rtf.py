@@ -21,15 +21,16 @@ from asr.transcription import Transcriber
 
 
 class Timed:
-    """Wraps a model: same call and `subsampling`, adds up the seconds spent in it."""
+    """Wraps a model: same call and `subsampling`, adds up the seconds spent in it, keeps the log-probs."""
 
     def __init__(self, model):
-        self.model, self.subsampling, self.seconds = model, model.subsampling, 0.0
+        self.model, self.subsampling, self.seconds, self.log_probs = model, model.subsampling, 0.0, []
 
     def __call__(self, *args):
         t0 = time.perf_counter()
         out = self.model(*args)
         self.seconds += time.perf_counter() - t0
+        self.log_probs.append(out[0].float())
         return out
 
 
@@ -44,7 +45,7 @@ def run(model_path: Path, engine: str, threads: int, files: list[Path]) -> dict:
     audio = sum(r["duration"] for r in results)
     return {"engine": engine, "threads": threads, "files": len(files), "audio_s": round(audio, 1),
             "rtf": round(wall / audio, 4), "model_rtf": round(t.model.seconds / audio, 4),
-            "texts": [r["text"] for r in results]}
+            "texts": [r["text"] for r in results], "log_probs": t.model.log_probs}
 
 
 def main() -> None:
@@ -61,10 +62,14 @@ def main() -> None:
         export_onnx(args.checkpoint, onnx)
         out = [run(Path(args.checkpoint) if e == "torch" else onnx, e, n, files)
                for n in args.threads for e in ("torch", "onnx")]
+    tokens = sum(len(t.replace(" ", "")) for t in out[0]["texts"])
+    print(f"{len(files)} files; torch/1 transcripts: {tokens} characters in all")
     for r in out:
         same = r["texts"] == out[0]["texts"]
+        diff = max(float((a - b).abs().max()) for a, b in zip(r["log_probs"], out[0]["log_probs"]))
         print(f"{r['engine']:5s} threads={r['threads']} files={r['files']} audio={r['audio_s']}s "
-              f"RTF={r['rtf']:.4f} model RTF={r['model_rtf']:.4f} same transcripts as torch/1: {same}")
+              f"RTF={r['rtf']:.4f} model RTF={r['model_rtf']:.4f} same transcripts as torch/1: {same} "
+              f"max |log-prob - torch/1| {diff:.1e}")
     sys.exit(0 if all(r["texts"] == out[0]["texts"] for r in out) else 1)
 
 

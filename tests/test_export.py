@@ -2,7 +2,7 @@
 transcripts, one-line errors for unexportable models and bad .onnx files.
 
 Tolerance: the exported graph computes in fp32 like the torch backend on CPU; log-probs of valid
-frames agree within ATOL = 1e-4 (measured: ~5e-7)."""
+frames agree within ATOL = 1e-4 (measured: <= 3.9e-6, attention included)."""
 import json
 
 import numpy as np
