@@ -3,8 +3,8 @@
 `progress(iterable, desc=..., total=...)` takes tqdm's arguments and returns a tqdm bar. On a
 terminal it is plain tqdm, redrawn in place as before. When its stream (stderr by default) is not a
 TTY — CI, `nohup`, `make demo > log` — it is a `LineBar`: one plain ASCII line per
-`ASR_PROGRESS_INTERVAL` seconds (default 30; 0: every update), plus the final state when it closes, instead of a
-`\\r` redraw per update. `tqdm.write(...)` keeps working with either.
+`ASR_PROGRESS_INTERVAL` seconds (default 30; 0: every update), plus the final state when it
+closes, instead of a `\\r` redraw per update. `tqdm.write(...)` keeps working with either.
 
     ASR_PROGRESS_INTERVAL=5 python recipes/train.py ... > train.log 2>&1     # a line every 5 s
 """
