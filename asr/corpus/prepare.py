@@ -105,6 +105,8 @@ def split_texts(d: DictConfig) -> dict[str, list[str]]:
         kinds[split] = [rng.random() < share for _ in range(sizes[split])]
     wants = any(any(v) for v in kinds.values())
     natural = natural_pool(NaturalSpec.from_cfg(d.natural), d.seed) if wants else {}
+    for split in SPLITS:
+        _enough(split, sum(kinds[split]), len(natural.get(split, [])))
     n_eval = sum(not x for s in EVAL_SPLITS for x in kinds[s])
     n_natural_eval = sum(x for s in EVAL_SPLITS for x in kinds[s])
     n_train = sizes["train"] - sum(kinds["train"])
@@ -121,10 +123,14 @@ def split_texts(d: DictConfig) -> dict[str, list[str]]:
     return {split: out[split] for split in SPLITS}
 
 
+def _enough(split: str, wanted: int, have: int) -> None:
+    if wanted > have:
+        raise CorpusError(f"data.sizes.{split}: asks for {wanted} natural sentences, the {split} share of "
+                          f"data.natural.sources has {have}; lower data.natural.fraction.{split} or the size")
+
+
 def _mix(split: str, kinds: list[bool], grammar: list[str], natural: list[str]) -> list[str]:
-    if sum(kinds) > len(natural):
-        raise CorpusError(f"data.sizes.{split}: asks for {sum(kinds)} natural sentences, the {split} share of "
-                          f"data.natural.sources has {len(natural)}; lower data.natural.fraction.{split} or the size")
+    _enough(split, sum(kinds), len(natural))  # after removing sentences of other splits
     g, n = iter(grammar), iter(natural)
     return [next(n) if is_natural else next(g) for is_natural in kinds]
 
