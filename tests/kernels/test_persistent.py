@@ -202,16 +202,20 @@ def _patch_barrier(monkeypatch, make):
         monkeypatch.setattr(mod, name, make(getattr(mod, name)))
 
 
-STRAGGLE = 0.02  # seconds a straggler sleeps after each barrier: the others' step, several times over
+STRAGGLE = 0.5  # seconds a straggler waits at most (its group's last barrier has no next one to wait for)
 
 
 def _straggling(barrier, axis: int, target=lambda t: t):
-    """barrier(count, target(t)), then the programs with program_id(axis) == 0 sleep STRAGGLE: a deterministic
-    slow block (a GPU block descheduled after the barrier), so a race a broken barrier allows always happens."""
+    """barrier(count, target(t)); then the program with program_id(axis) == 0 waits until the others of its
+    group (the programs sharing the counter, along axis) have arrived at the next barrier, i.e. run a whole
+    step ahead (at most STRAGGLE s): a deterministic slow block, so a race a broken barrier allows happens."""
     def wrapped(count_ptr, t, *rest):
         out = barrier(count_ptr, target(t), *rest)
         if tl.program_id(axis) == 0:
-            time.sleep(STRAGGLE)
+            others_ahead = t + tl.num_programs(axis) - 1
+            end = time.monotonic() + STRAGGLE
+            while tl.atomic_add(count_ptr, 0, sem="acquire") < others_ahead and time.monotonic() < end:
+                time.sleep(1e-3)
         return out
     return wrapped
 
