@@ -30,7 +30,9 @@ from pathlib import Path
 import pytest
 import torch
 
-KERNELS = [f"{cell}_{k}" for cell in ("lstm", "peephole", "gru", "lstmp") for k in ("fwd", "bwd")]
+from kernels import cells
+
+KERNELS = [f"{cell}_{k}" for cell in cells.CELLS for k in ("fwd", "bwd")]  # every registered cell
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 EXCHANGED = re.compile(r"buf_ptr$")  # hbuf_ptr, gbuf_ptr, mbuf_ptr, dhbuf_ptr
 STRONG = {"cg", "cv", "volatile"}    # L2-only or uncached: never a stale L1 line
@@ -328,7 +330,7 @@ _CACHE: dict[tuple, dict[str, str]] = {}
 
 
 def _compiled(tmp_root: Path, arch: int, H: int, dtype: str, precision: str) -> dict[str, str]:
-    """{kernel: PTX} of the eight SYNC=True kernels, compiled once per configuration by kernels.aot --dump."""
+    """{kernel: PTX} of every cell's SYNC=True kernels, compiled once per configuration by kernels.aot --dump."""
     key = (arch, H, dtype, precision)
     if key not in _CACHE:
         out = tmp_root / f"sm{arch}-H{H}-{dtype}-{precision}"
@@ -351,7 +353,7 @@ def _compiled(tmp_root: Path, arch: int, H: int, dtype: str, precision: str) -> 
 
 def _runtime_params(kernel: str, H: int, dtype: str, precision: str, arch: int) -> list[str]:
     """The kernel's runtime arguments in order (constexprs and None pointers are not PTX parameters)."""
-    from kernels import aot, cells
+    from kernels import aot
 
     cell_name, which = kernel.rsplit("_", 1)
     cell = cells.get(cell_name)
