@@ -5,9 +5,12 @@ thread, so the barrier really opens and closes: the four cells, forward and back
 blocks, 1-2 batch tiles, ragged lengths with a length-1 row, both directions, against the float64
 references (values and every gradient), with and without jitter around loads, stores and atomics.
 Every test asserts the persistent path was taken (one launch per pass, several hidden blocks).
-Self-checks show the harness catches what a broken barrier does: no wait (NaN / wrong values), one h
-buffer instead of two (wrong values), an unreachable target or too few co-resident programs
-(a LaunchTimeout naming the kernel, no thread left spinning).
+Also: a capacity below the grid (one persistent launch per batch tile, or step mode) and a wrong
+co-residency guess (the bounded spin gives up, the call reruns in step mode). Self-checks show the
+harness catches what a broken barrier does, with one deterministic straggler (a program that waits
+until the others have run a step ahead): no wait (NaN / wrong values), one h buffer instead of two
+(wrong values), an unreachable target or too few co-resident programs (a LaunchTimeout naming the
+kernel, no thread left spinning).
 
 Interpreter only (TRITON_INTERPRET=1, set by tests/conftest.py without CUDA).
 """
