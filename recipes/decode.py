@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from asr.checkpoint import CheckpointError
 from asr.decode import DecodeError, decode
+from asr.errors import ASRError
 from asr.features import FeatureError
 from asr.lm import LMError
 from asr.manifest import ManifestError
@@ -19,8 +20,8 @@ from asr.rnn import ConfigError
 def main(cfg: DictConfig) -> None:
     try:
         decode(cfg)
-    except (DecodeError, CheckpointError, FeatureError, LMError, ManifestError, ConfigError) as e:
-        sys.exit(f"error: {e}")
+    except (DecodeError, CheckpointError, FeatureError, LMError, ManifestError, ConfigError, ASRError) as e:
+        sys.exit(f"error: {e}")  # ASRError: e.g. a missing natural-text package (decode.lm.corpus_text)
 
 
 if __name__ == "__main__":
