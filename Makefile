@@ -11,7 +11,8 @@ setup:
 demo: setup
 	$(PY) recipes/demo.py data=$(DATA)
 
-test: setup
+test:
+	@SETUP_TEST=1 bash tools/setup.sh
 	$(PY) -m pytest -q
 
 test-slow: setup

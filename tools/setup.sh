@@ -6,17 +6,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYS_PKGS="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox"
+# Debian packages: the speech synthesizers and the natural-text sources of the built-in corpus
+# (asr/corpus/text.py); `make test` (SETUP_TEST=1) adds chromium for the asr-serve browser test.
+SYS_PKGS="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox
+          wordnet-base fortunes fortunes-min dict-gcide wamerican-huge"
 need_sys=0
 for tool in espeak-ng flite text2wave sox; do command -v "$tool" >/dev/null 2>&1 || need_sys=1; done
-[ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] || need_sys=1
+for f in /usr/share/festival/voices/us/cmu_us_slt_arctic_hts /usr/share/wordnet/data.noun \
+         /usr/share/games/fortunes/fortunes /usr/share/dictd/gcide.dict.dz /usr/share/dict/american-english-huge; do
+  [ -e "$f" ] || need_sys=1
+done
+if [ "${SETUP_TEST:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  SYS_PKGS="$SYS_PKGS chromium"; need_sys=1
+fi
 if [ "$need_sys" = 1 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "[setup] installing Debian packages: $SYS_PKGS"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $SYS_PKGS >/dev/null
+    echo "[setup] installing Debian packages:" $SYS_PKGS
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $SYS_PKGS >/dev/null
   else
-    echo "[setup] ERROR: speech synthesizers missing and cannot apt-get install as non-root." >&2
-    echo "[setup]        run as root: apt-get install $SYS_PKGS" >&2
+    echo "[setup] ERROR: Debian packages missing and cannot apt-get install as non-root." >&2
+    echo "[setup]        run as root: apt-get install" $SYS_PKGS >&2
     exit 1
   fi
 fi
