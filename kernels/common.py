@@ -2,13 +2,19 @@
 
 Device side (`@triton.jit`, called from the cells' kernels):
     tanh(x)                      2σ(2x) − 1 (libdevice.tanh does not run under the interpreter)
-    grid_barrier(count, target)  the programs of one (direction, batch tile) meet between steps
+    grid_barrier(count, target, flag, spin_limit, ok)
+                                 the programs of one (direction, batch tile) meet between steps;
+                                 a bounded spin: on expiry it sets the flag and stops waiting
     dot_operand(x, w_ptr)        a step's A operand in the weights' dtype (fp32 under the interpreter)
     w_tile / w_tiles / w_pick    a program's weight slice as [BK, N] tiles: loaded once before the
                                  time loop (kept in shared memory) or, not RESIDENT, streamed per step
 
 Host side:
     Plan / make_plan             grid, tiles, block sizes, residency and mode of one call; launches
+                                 persistent (whole grid), per group of batch tiles, or step by step;
+                                 reruns in step mode when a persistent launch fails (one warning)
+    programs_per_sm, device_capacity, schedule
+                                 the co-residency model (reserved shared memory, allocation units)
     alloc                        outputs (NaN-filled when DEBUG_FILL_NAN: tests see unwritten entries)
     kernel_inputs                the dtype contract, lengths int32 and contiguous states
     previous_h, valid_steps      the h_{t-1} each step saw, the t < length mask (weight gradients)

@@ -136,7 +136,23 @@ def family_config(family: str, H: int, dtype: torch.dtype, arch: int | None = No
 # weight bytes, so it streams its weights at H >= 320 and needs more registers). Each is the first of
 # CANDIDATES whose two variants compile with no spills, found by compiling them (`python -m
 # kernels.aot --kernel ... --precision tf32x3 --block-k .. --warps ..`).
-FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {}
+FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
+    # after the bounded barrier spin and the tile offset went into the kernels (ptxas spilled 8-32 bytes)
+    ("lstm", 80, "fwd", 320, torch.float32, "tf32"): (64, 8),
+    ("lstm", 80, "fwd", 1024, torch.float32, "tf32"): (64, 8),
+    ("lstm", 90, "fwd", 1024, torch.float32, "tf32"): (64, 8),
+    **{("lstm", 80, "bwd", 256, dt, "tf32"): (64, 8) for dt in _16BIT},
+    **{("gru", 90, "bwd", h, dt, "tf32"): (64, 4) for h in (256, 512) for dt in _16BIT},
+    **{("gru", 90, "bwd", 1024, dt, "tf32"): (128, 4) for dt in _16BIT},  # (64, 4): 8, (64, 8) / (32, 8): 16 bytes
+    ("lstm", 90, "bwd", 768, torch.bfloat16, "tf32"): (64, 8),
+    ("lstm", 90, "bwd", 768, torch.float16, "tf32"): (64, 8),
+    ("peephole", 90, "fwd", 1024, torch.float32, "tf32"): (64, 8),
+    **{("peephole", 90, "bwd", 512, dt, "tf32"): (64, 4) for dt in _16BIT},
+}
+# The exact-fp32 path's own (block_k, num_warps), every cell and kernel: with the TF32 entries it
+# takes 255 registers and spills (the LSTM forward at H 320 on sm_90: 416 bytes with (64, 4), still
+# 244 with (32, 8) and 260 with (64, 8)); K-chunks of 16 over 8 warps: 186 registers, no spills.
+EXACT_FP32 = (16, 8)
 
 
 def cell_config(cell: str, H: int, dtype: torch.dtype, arch: int | None = None, kernel: str = "fwd",
@@ -145,6 +161,8 @@ def cell_config(cell: str, H: int, dtype: torch.dtype, arch: int | None = None, 
     dot precision (kernels.common.dot_precision): the cell's table, then FIXES."""
     config = default_config(H, dtype, arch, kernel) if cell == "lstm" else family_config(cell, H, dtype, arch)
     fix = FIXES.get((cell, 90 if arch is None else arch, kernel, H, dtype, precision))
+    if fix is None and precision == "tf32x3":
+        fix = EXACT_FP32
     if fix is not None:
         config = dataclasses.replace(config, block_k=fix[0], num_warps=fix[1])
     return config
