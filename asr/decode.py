@@ -371,7 +371,11 @@ def lm_training_text(cfg) -> list[str]:
     texts = [t for path in paths for t in lm_texts(path)]
     if lm.get("corpus_text"):
         texts += corpus_lm_text(cfg)
-    manifests = cfg.get("features", {}).get("manifests", {})
+    manifests = dict(cfg.get("features", {}).get("manifests", {}))
+    root = cfg.get("data", {}).get("root")
+    for split in lm.get("exclude") or []:  # a split the features config lacks: the corpus's own manifest
+        if split not in manifests and root:
+            manifests[split] = str(Path(root) / f"{split}.jsonl")
     held_out = {t for split in lm.get("exclude") or [] if split in manifests and Path(manifests[split]).is_file()
                 for t in lm_texts(manifests[split])}
     texts = [" ".join(t.split()) for t in texts]

@@ -350,6 +350,12 @@ def test_lm_text_never_holds_dev_or_test_sentences(tmp_path):
         "decode": {"lm": {"text": [str(tmp_path / "train.txt"), str(tmp_path / "extra.txt")],
                           "exclude": ["dev", "test", "test-natural"]}}})
     assert lm_training_text(cfg) == ["the cat sat", "the dog sat", "the rat ran"]
+    # a split the features config lacks is found in the corpus folder
+    cfg.features.manifests.pop("test")
+    cfg.data = {"root": str(tmp_path)}
+    assert lm_training_text(cfg) == ["the cat sat", "the dog sat", "the rat ran"]
+    cfg.data = {"root": str(tmp_path / "elsewhere")}
+    assert "a test sentence" in lm_training_text(cfg)
 
 
 def test_lm_text_adds_the_corpus_text_minus_held_out_sentences(tmp_path):
