@@ -9,11 +9,11 @@ cd "$(dirname "$0")/.."
 # Debian packages: the speech synthesizers and the natural-text sources of the built-in corpus
 # (asr/corpus/text.py); `make test` (SETUP_TEST=1) adds chromium for the asr-serve browser test.
 SYS_PKGS="espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox
-          wordnet-base fortunes fortunes-min dict-gcide wamerican-huge"
+          wordnet-base fortunes fortunes-min dict-gcide wamerican wamerican-huge"
 need_sys=0
 for tool in espeak-ng flite text2wave sox; do command -v "$tool" >/dev/null 2>&1 || need_sys=1; done
 for f in /usr/share/festival/voices/us/cmu_us_slt_arctic_hts /usr/share/wordnet/data.noun \
-         /usr/share/games/fortunes/fortunes /usr/share/dictd/gcide.dict.dz /usr/share/dict/american-english-huge; do
+         /usr/share/games/fortunes/fortunes /usr/share/dictd/gcide.dict.dz /usr/share/dict/american-english /usr/share/dict/american-english-huge; do
   [ -e "$f" ] || need_sys=1
 done
 if [ "${SETUP_TEST:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
