@@ -7,3 +7,7 @@ file, line or config key; recipes catch `ASRError` and print that one line inste
 
 class ASRError(Exception):
     """An error with a message meant for the user."""
+
+
+class ConfigError(ASRError, ValueError):
+    """A bad configuration value; the message names the key."""

@@ -21,15 +21,12 @@ import torch.nn as nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from asr.errors import ASRError
+from asr.errors import ASRError, ConfigError  # noqa: F401  (ConfigError: importable from here too)
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "triton", "torch")
 
-
-class ConfigError(ASRError, ValueError):
-    """A bad configuration value; the message names the key."""
 
 
 CELLS = ("lstm", "peephole", "gru")

@@ -7,20 +7,15 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from asr.checkpoint import CheckpointError
-from asr.decode import DecodeError, decode
+from asr.decode import decode
 from asr.errors import ASRError
-from asr.features import FeatureError
-from asr.lm import LMError
-from asr.manifest import ManifestError
-from asr.rnn import ConfigError
 
 
 @hydra.main(config_path="../conf", config_name="decode", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         decode(cfg)
-    except (DecodeError, CheckpointError, FeatureError, LMError, ManifestError, ConfigError, ASRError) as e:
+    except ASRError as e:
         sys.exit(f"error: {e}")  # ASRError: e.g. a missing natural-text package (decode.lm.corpus_text)
 
 

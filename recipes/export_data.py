@@ -7,15 +7,15 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from asr.errors import ASRError
 from asr.lhotse_io import export_data
-from asr.manifest import ManifestError
 
 
 @hydra.main(config_path="../conf", config_name="export_data", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         export_data(cfg)
-    except ManifestError as e:
+    except ASRError as e:
         sys.exit(f"error: {e}")
 
 

@@ -8,16 +8,15 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from asr.audio import AudioError
-from asr.features import FeatureError, extract_features
-from asr.manifest import ManifestError
+from asr.errors import ASRError
+from asr.features import extract_features
 
 
 @hydra.main(config_path="../conf", config_name="extract_features", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         extract_features(cfg)
-    except (FeatureError, ManifestError, AudioError) as e:
+    except ASRError as e:
         sys.exit(f"error: {e}")
 
 

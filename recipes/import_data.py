@@ -10,14 +10,15 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from asr.manifest import ManifestError, import_data
+from asr.errors import ASRError
+from asr.manifest import import_data
 
 
 @hydra.main(config_path="../conf", config_name="import_data", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         import_data(cfg)
-    except ManifestError as e:
+    except ASRError as e:
         sys.exit(f"error: {e}")
 
 

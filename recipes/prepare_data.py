@@ -8,14 +8,15 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from asr.corpus import CorpusError, prepare_corpus
+from asr.corpus import prepare_corpus
+from asr.errors import ASRError
 
 
 @hydra.main(config_path="../conf", config_name="prepare", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         info = prepare_corpus(cfg)
-    except CorpusError as e:
+    except ASRError as e:
         sys.exit(f"error: {e}")
     state = "already complete, nothing to do" if info["skipped"] else f"built in {info['seconds']:.1f} s"
     print(f"corpus {info['name']} at {cfg.data.root}: {state}")

@@ -12,14 +12,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import hydra
 from omegaconf import DictConfig
 
-from asr.train import TrainErrors, train
+from asr.errors import ASRError
+from asr.train import train
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         metrics = train(cfg)
-    except TrainErrors as e:
+    except (ASRError, OSError) as e:  # OSError: a full disk or an unwritable exp_dir (named in the message)
         logging.getLogger("train").error("%s", e)
         sys.exit(f"error: {e}")
     if metrics.get("dev_cer") is not None:

@@ -10,15 +10,15 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from asr.checkpoint import CheckpointError
-from asr.validate import ValidateError, validate_data
+from asr.errors import ASRError
+from asr.validate import validate_data
 
 
 @hydra.main(config_path="../conf", config_name="validate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     try:
         problems = validate_data(cfg)
-    except (ValidateError, CheckpointError) as e:
+    except ASRError as e:
         sys.exit(f"error: {e}")
     if problems:
         sys.exit(1)
