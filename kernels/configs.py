@@ -150,13 +150,16 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     **{("peephole", 90, "bwd", 512, dt, "tf32"): (64, 4) for dt in _16BIT},
     **{("lstmp", 90, "fwd", 1024, dt, "tf32"): (128, 4) for dt in _16BIT},   # (64, 4): 32 bytes
     ("lstmp", 90, "bwd", 256, torch.float32, "tf32"): (32, 8),
+    ("lstmp", 90, "bwd", 320, torch.float32, "tf32"): (128, 4),
     ("lstmp", 90, "bwd", 512, torch.float32, "tf32"): (128, 4),
     **{("lstmp", 90, "bwd", 512, dt, "tf32"): (64, 8) for dt in _16BIT},
     ("lstmp", 90, "bwd", 1024, torch.float32, "tf32"): (64, 8),
     ("gru", 80, "fwd", 1024, torch.float32, "tf32"): (64, 4),
     ("gru", 80, "bwd", 320, torch.float32, "tf32"): (64, 8),
     **{("gru", 80, "bwd", 512, dt, "tf32"): (64, 8) for dt in _16BIT},
-    ("lstm", 90, "bwd", 768, torch.float16, "tf32"): (128, 4),
+    **{("lstm", 90, "bwd", 768, dt, "tf32"): (128, 4) for dt in _16BIT},
+    **{("lstm", 90, "bwd", 1024, dt, "tf32"): (128, 4) for dt in _16BIT},
+    ("peephole", 80, "fwd", 1024, torch.float32, "tf32"): (64, 8),
 }
 # The exact-fp32 path's own (block_k, num_warps), every cell and kernel: with the TF32 entries it
 # takes 255 registers and spills (the LSTM forward at H 320 on sm_90: 416 bytes with (64, 4), still
