@@ -159,7 +159,9 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     **{("gru", 80, "bwd", 512, dt, "tf32"): (64, 8) for dt in _16BIT},
     **{("lstm", 90, "bwd", 768, dt, "tf32"): (128, 4) for dt in _16BIT},
     **{("lstm", 90, "bwd", 1024, dt, "tf32"): (128, 4) for dt in _16BIT},
-    ("peephole", 80, "fwd", 1024, torch.float32, "tf32"): (64, 8),
+    **{("peephole", 80, "fwd", 1024, dt, "tf32"): (64, 8) for dt in (torch.float32, *_16BIT)},
+    **{("peephole", 80, "bwd", 320, dt, "tf32"): (64, 8) for dt in _16BIT},
+    ("gru", 90, "fwd", 1024, torch.float32, "tf32"): (32, 8),
 }
 # The exact-fp32 path's own (block_k, num_warps), every cell and kernel: with the TF32 entries it
 # takes 255 registers and spills (the LSTM forward at H 320 on sm_90: 416 bytes with (64, 4), still
