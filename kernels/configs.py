@@ -161,6 +161,7 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     **{("lstm", 90, "bwd", 1024, dt, "tf32"): (128, 4) for dt in _16BIT},
     **{("peephole", 80, "fwd", 1024, dt, "tf32"): (64, 8) for dt in (torch.float32, *_16BIT)},
     **{("peephole", 80, "bwd", 320, dt, "tf32"): (64, 8) for dt in _16BIT},
+    ("peephole", 80, "bwd", 1024, torch.float32, "tf32"): (64, 8),
     ("gru", 90, "fwd", 1024, torch.float32, "tf32"): (32, 8),
 }
 # The exact-fp32 path's own (block_k, num_warps), every cell and kernel: with the TF32 entries it
