@@ -3,6 +3,7 @@
     python -m kernels.step_cost                                   # every cell, fwd + bwd, sm_90, bf16, every AOT H
     python -m kernels.step_cost --hidden 320 1024 --json
     python -m kernels.step_cost --arch 90 80 --dtype bf16 fp16 --out benchmarks/aot/step_cost.txt
+    python -m kernels.step_cost --kernel lstm_fwd --hidden 320 --block-k 512   # try a configuration
 
 Every row is one kernel as the launcher compiles it (kernels.aot.compile_row, the cell's own plan and
 launch table, B = 16, T = 8); its SASS (cuobjdump -sass of the cubin) and TTGIR (Triton's cache) are
@@ -26,6 +27,8 @@ are per step too; an inner loop such as the barrier's poll counts once):
     repl        warp replication of the dot's accumulator layout (TTGIR #ttg.nvidia_mma warpsPerCTA
                 against the M x N tile): a warp tile is 16 x 8 (v2) or 16 x n (v3); with w warps on
                 an axis that has only t tiles, w / min(w, t) warps hold copies of the same result
+    kpad        the dots' K padded over the real K (HP / H, PP / P): the share of the issued work
+                that multiplies zeros (also inside a chunk that straddles H)
     zero_k      all-zero K chunks of the step's dots / all K chunks (K padded to a power of two,
                 HP; (HP - H) // BK chunks of each sweep multiply zeros)
     chain       the longest chain of dependent tensor-core instructions per warp (Σ K / k along one
@@ -62,7 +65,7 @@ CLOCK_GHZ = 1.755           # H100 SXM sustained SM clock
 DEFAULT_CACHE = Path("/tmp/kernels-step-cost")
 
 COLUMNS = ["kernel", "arch", "H", "dtype", "block_h", "block_k", "hblocks", "warps", "ldg_groups", "bars", "ldg",
-           "mma_warp", "mma_cta", "mma_need", "repl", "zero_k", "chain", "est_us"]
+           "mma_warp", "mma_cta", "mma_need", "repl", "kpad", "zero_k", "chain", "est_us"]
 
 # --------------------------------------------------------------------------------------
 # SASS: the time loop (logic of tools/sass_loop_stats.py)
@@ -237,23 +240,28 @@ def sweeps(cell, kernel: str, plan) -> list[tuple[int, int, int, int]]:
 
 
 def needed(cell, kernel: str, plan, BK: int, k_inst: int, precision: str) -> dict:
-    """mma_need, and the all-zero / total K chunks of the step's dots."""
+    """mma_need, mma_padded (the same with K padded: what one copy of the dots issues), and the
+    all-zero / total K chunks of the step's dots."""
     f = 3 if precision == "tf32x3" else 1
-    need = zero = total = 0
+    need = padded = zero = total = 0
     for N, n_sweeps, K, KP in sweeps(cell, kernel, plan):
-        need += math.ceil(plan.BB / 16) * math.ceil(N / 8) * n_sweeps * math.ceil(K / k_inst) * f
+        tiles = math.ceil(plan.BB / 16) * math.ceil(N / 8) * n_sweeps * f
+        need += tiles * math.ceil(K / k_inst)
+        padded += tiles * (KP // k_inst)
         zero += n_sweeps * ((KP - K) // BK)
         total += n_sweeps * (KP // BK)
-    return {"mma_need": need, "zero_chunks": zero, "chunks": total}
+    return {"mma_need": need, "mma_padded": padded, "zero_chunks": zero, "chunks": total}
 
 
 # --------------------------------------------------------------------------------------
 # compile (through kernels.aot) and cache
 
-def _cache_dir(root: Path, name: str, H: int, dtype: torch.dtype, arch: int, precision: str) -> Path:
+def _cache_dir(root: Path, name: str, H: int, dtype: torch.dtype, arch: int, precision: str,
+               block_k: int | None, warps: int | None) -> Path:
     cell_name, kernel = name.rsplit("_", 1)
     cell = cells.get(cell_name)
-    _, constexprs, warps = aot.launch_plan(cell, kernel, H, dtype, arch, exact_fp32=precision == "tf32x3")
+    _, constexprs, warps = aot.launch_plan(cell, kernel, H, dtype, arch, exact_fp32=precision == "tf32x3",
+                                           block_k=block_k, warps=warps)
     key = repr((cell.kernels[kernel].fn.cache_key, sorted(constexprs.items()), warps, arch, str(dtype),
                 triton.__version__))
     stem = f"{name}-sm{arch}-H{H}-{aot.TRITON_TYPE[dtype]}-{precision}"
@@ -261,14 +269,16 @@ def _cache_dir(root: Path, name: str, H: int, dtype: torch.dtype, arch: int, pre
 
 
 def artifacts(name: str, H: int, dtype: torch.dtype, arch: int, precision: str = "tf32",
-              root: Path = DEFAULT_CACHE) -> tuple[dict, str, str]:
-    """(kernels.aot row, SASS text, TTGIR text) of one persistent kernel, compiled once per source."""
-    d = _cache_dir(root, name, H, dtype, arch, precision)
+              root: Path = DEFAULT_CACHE, block_k: int | None = None, warps: int | None = None) -> tuple[dict, str, str]:
+    """(kernels.aot row, SASS text, TTGIR text) of one persistent kernel, compiled once per source.
+    block_k, warps: replace the launcher's choice (as kernels.aot --block-k / --warps)."""
+    d = _cache_dir(root, name, H, dtype, arch, precision, block_k, warps)
     files = d / "row.json", d / "kernel.sass", d / "kernel.ttgir"
     if not all(f.exists() for f in files):
         with triton.knobs.cache.scope():
             triton.knobs.cache.dir = str(d / "triton")   # this row's compile alone: its TTGIR is the one there
-            row = aot.compile_row(name, H, dtype, arch, exact_fp32=precision == "tf32x3", dump=d)
+            row = aot.compile_row(name, H, dtype, arch, exact_fp32=precision == "tf32x3", block_k=block_k,
+                                  warps=warps, dump=d)
         cubin = next(d.glob("*.cubin"))
         sass = subprocess.run([aot._cuobjdump(), "-sass", str(cubin)], capture_output=True, text=True,
                               check=True).stdout
@@ -280,9 +290,9 @@ def artifacts(name: str, H: int, dtype: torch.dtype, arch: int, precision: str =
 
 
 def step_row(name: str, H: int, dtype: torch.dtype, arch: int, precision: str = "tf32",
-             root: Path = DEFAULT_CACHE) -> dict:
+             root: Path = DEFAULT_CACHE, block_k: int | None = None, warps: int | None = None) -> dict:
     """One row of the table (see the module docstring)."""
-    row, sass, ttgir = artifacts(name, H, dtype, arch, precision, root)
+    row, sass, ttgir = artifacts(name, H, dtype, arch, precision, root, block_k, warps)
     k_inst = 8 if dtype == torch.float32 else 16
     fn = cells.get(name.rsplit("_", 1)[0]).kernels[name.rsplit("_", 1)[1]].fn
     body = sass_functions(sass)[fn.__name__]
@@ -290,7 +300,8 @@ def step_row(name: str, H: int, dtype: torch.dtype, arch: int, precision: str = 
     dots = dot_stats(ttgir, k_inst)
     cell_name, kernel = name.rsplit("_", 1)
     cell = cells.get(cell_name)
-    plan, _, _ = aot.launch_plan(cell, kernel, H, dtype, arch, exact_fp32=precision == "tf32x3")
+    plan, _, _ = aot.launch_plan(cell, kernel, H, dtype, arch, exact_fp32=precision == "tf32x3", block_k=block_k,
+                                 warps=warps)
     need = needed(cell, kernel, plan, row["block_k"], k_inst, precision)
     est_l2 = L2_ROUND_TRIP_US * loop["ldg_groups"]
     est_tc = dots["chain"] * HMMA_LATENCY_CYCLES / (CLOCK_GHZ * 1000)
@@ -299,13 +310,14 @@ def step_row(name: str, H: int, dtype: torch.dtype, arch: int, precision: str = 
             **{k: loop[k] for k in ("ldg_groups", "bars", "ldg", "mma", "mma_warp", "loop_bytes")},
             "mma_warp_ttgir": dots["mma_warp_ttgir"], "mma_cta": loop["mma_warp"] * row["warps"],
             "mma_need": need["mma_need"], "repl": dots["repl"], "warps_per_cta": dots["warps_per_cta"],
+            "kpad": round(need["mma_padded"] / need["mma_need"], 2),
             "zero_chunks": need["zero_chunks"], "chunks": need["chunks"], "dots": dots["dots"],
             "chain": dots["chain"], "est_l2_us": round(est_l2, 2), "est_tc_us": round(est_tc, 2),
             "est_us": round(est_l2 + est_tc, 2)}
 
 
 def format_row(r: dict) -> str:
-    cells_ = dict(r, zero_k=f"{r['zero_chunks']}/{r['chunks']}", repl=f"{r['repl']}x",
+    cells_ = dict(r, zero_k=f"{r['zero_chunks']}/{r['chunks']}", repl=f"{r['repl']}x", kpad=f"{r['kpad']}x",
                   mma_warp=f"{r['mma_warp']}{'' if r['mma_warp'] == r['mma_warp_ttgir'] else '!'}",
                   est_us=f"{r['est_l2_us']}+{r['est_tc_us']}={r['est_us']}")
     return " ".join(f"{cells_[c]!s:>{max(len(c), 6)}}" for c in COLUMNS)
@@ -319,6 +331,8 @@ def main(argv=None) -> None:
     p.add_argument("--arch", type=int, nargs="+", default=[90], choices=[80, 90])
     p.add_argument("--dtype", nargs="+", default=["bf16"], choices=list(aot.DTYPES))
     p.add_argument("--precision", default="tf32", choices=["tf32", "tf32x3"], help="fp32 rows: the dot's path")
+    p.add_argument("--block-k", type=int, help="compile with this block_k instead of the launcher's")
+    p.add_argument("--warps", type=int, help="compile with this num_warps instead of the launcher's")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of the table")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where compiled SASS / TTGIR are kept")
     p.add_argument("--out", type=Path, help="write the table (with a '#' header) here as well")
@@ -338,7 +352,7 @@ def main(argv=None) -> None:
             for dt in args.dtype:
                 for H in args.hidden:
                     precision = args.precision if dt == "fp32" else "tf32"
-                    r = step_row(name, H, aot.DTYPES[dt], arch, precision, args.cache)
+                    r = step_row(name, H, aot.DTYPES[dt], arch, precision, args.cache, args.block_k, args.warps)
                     lines.append(format_row(r))
                     print(json.dumps(r) if args.json else lines[-1], flush=True)
     if args.out:

@@ -123,9 +123,11 @@ def test_needed_lstm_h320():
     """H 320 padded to 512 in chunks of 64: 3 of 8 chunks all zero per sweep; K = 320 needs 20 k-steps."""
     plan = _plan(320, 32, 64)
     fwd = step_cost.needed(cells.get("lstm"), "fwd", plan, 64, 16, "tf32")
-    assert fwd == {"mma_need": 4 * 4 * 20, "zero_chunks": 4 * 3, "chunks": 4 * 8}   # 4 gates x N 32 / 8
+    assert fwd == {"mma_need": 4 * 4 * 20, "mma_padded": 4 * 4 * 32, "zero_chunks": 4 * 3, "chunks": 4 * 8}
     bwd = step_cost.needed(cells.get("lstm"), "bwd", plan, 64, 16, "tf32")
-    assert bwd == fwd   # one accumulator over the 4 gates' sweeps: the same work
+    assert bwd == fwd   # one accumulator over the 4 gates' sweeps: the same work (4 gates x N 32 / 8)
+    one_chunk = step_cost.needed(cells.get("lstm"), "fwd", plan, 512, 16, "tf32")
+    assert (one_chunk["mma_padded"], one_chunk["zero_chunks"], one_chunk["chunks"]) == (4 * 4 * 32, 0, 4)
     assert step_cost.needed(cells.get("gru"), "fwd", plan, 64, 16, "tf32")["mma_need"] == 3 * 4 * 20
     assert step_cost.needed(cells.get("lstm"), "fwd", plan, 64, 8, "tf32x3")["mma_need"] == 3 * 4 * 4 * 40
 
