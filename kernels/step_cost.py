@@ -269,7 +269,8 @@ def _cache_dir(root: Path, name: str, H: int, dtype: torch.dtype, arch: int, pre
 
 
 def artifacts(name: str, H: int, dtype: torch.dtype, arch: int, precision: str = "tf32",
-              root: Path = DEFAULT_CACHE, block_k: int | None = None, warps: int | None = None) -> tuple[dict, str, str]:
+              root: Path = DEFAULT_CACHE, block_k: int | None = None,
+              warps: int | None = None) -> tuple[dict, str, str]:
     """(kernels.aot row, SASS text, TTGIR text) of one persistent kernel, compiled once per source.
     block_k, warps: replace the launcher's choice (as kernels.aot --block-k / --warps)."""
     d = _cache_dir(root, name, H, dtype, arch, precision, block_k, warps)
