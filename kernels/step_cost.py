@@ -343,7 +343,10 @@ def main(argv=None) -> None:
     if os.environ.get("TRITON_INTERPRET", "0") == "1":
         raise SystemExit("kernels.step_cost: unset TRITON_INTERPRET (the interpreter replaces the jit functions)")
     cmd = " ".join(["python -m kernels.step_cost", *(sys.argv[1:] if argv is None else argv)])
-    lines = [f"# {cmd}  (triton {triton.__version__}, no GPU; {datetime.date.today()}; per time step; est_us = "
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip() or "?"
+    lines = [f"# {cmd}  (commit {commit}, triton {triton.__version__}, no GPU; {datetime.date.today()}; per time step; "
+             f"est_us = "
              f"{L2_ROUND_TRIP_US} us x ldg_groups + chain x {HMMA_LATENCY_CYCLES} cycles / {CLOCK_GHZ} GHz)",
              " ".join(f"{c:>{max(len(c), 6)}}" for c in COLUMNS)]
     if not args.json:
