@@ -22,7 +22,7 @@ fi
 if [ "$need_sys" = 1 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "[setup] installing Debian packages:" $SYS_PKGS
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $SYS_PKGS >/dev/null
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $SYS_PKGS >/dev/null
   else
     echo "[setup] ERROR: Debian packages missing and cannot apt-get install as non-root." >&2
     echo "[setup]        run as root: apt-get install" $SYS_PKGS >&2
