@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 from pathlib import Path
 
 import torch
@@ -77,12 +76,6 @@ def _training_state_globals() -> list:
     return [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
-def _unsafe_global(err: Exception) -> str | None:
-    """The `module.name` the weights-only unpickler refused, from its message (None: not that error)."""
-    m = re.search(r"GLOBAL ([\w.]+)", str(err))
-    return m.group(1) if m and isinstance(err, pickle.UnpicklingError) else None
-
-
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", *,
                     training_state: bool = False) -> dict:
     """Read a checkpoint with `torch.load(weights_only=True)`: tensors, plain containers, strings and
@@ -96,13 +89,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     try:
         with torch.serialization.safe_globals(allowed):
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises many kinds (pickle, zip, EOF) for a bad file
-        bad = _unsafe_global(e)
-        if bad is not None:
-            raise UnsafeCheckpointError(
-                f"checkpoint {path} holds a pickled {bad} object, not only tensors and plain data; "
-                f"refusing to load it (it could run code). Re-save it from a trusted copy with plain "
-                f"entries only") from None
+    except pickle.UnpicklingError as e:  # the weights-only unpickler refused a global (or a torn pickle)
+        with torch.serialization.safe_globals(allowed):
+            try:
+                refused = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+            except Exception:  # not even a readable archive
+                refused = []
+        if not refused:
+            raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
+        raise UnsafeCheckpointError(
+            f"checkpoint {path} holds a pickled {', '.join(refused)} object, not only tensors and plain data; "
+            f"refusing to load it (it could run code). Re-save it from a trusted copy with plain "
+            f"entries only") from None
+    except Exception as e:  # torch raises many kinds (zip, EOF, ...) for a bad file
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from e
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise CheckpointError(f"checkpoint {path} is not a model checkpoint (no 'model' entry)")
