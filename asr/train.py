@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from asr.checkpoint import (CheckpointError, average_checkpoints, load_checkpoint, remove_stale_tmp,
                             save_checkpoint)
-from asr.data import BucketBatchSampler, DataError, FeatureDataset, SpecAugment, collate
+from asr.data import BucketBatchSampler, DataError, FeatureDataset, OnlineAugment, SpecAugment, collate
 from asr.decode import greedy_decode
 from asr.features import FeatureError, load_split
 from asr.model import CTCModel, build_model
@@ -271,7 +271,11 @@ def train(cfg: DictConfig) -> dict:
             tokenizer = build_tokenizer(tok_cfg.kind, texts, vocab_size=tok_cfg.vocab_size)
         except ValueError as e:  # "tokenizer.kind='foo' is not one of ..." names the key under model.
             raise ConfigError(f"model.{e}" if str(e).startswith("tokenizer.") else str(e)) from None
-    train_set = FeatureDataset.from_store(fdir, tc.train_split, tokenizer, cmvn, max_frames=tc.max_frames)
+    # on-the-fly augmentation of the stored log-mels (augment.online: VTLP), drawn anew every epoch
+    online = OnlineAugment.from_config((cfg.get("augment") or {}).get("online"),
+                                       int(features_cfg.get("sample_rate", 16000)))
+    train_set = FeatureDataset.from_store(fdir, tc.train_split, tokenizer, cmvn, max_frames=tc.max_frames,
+                                          augment=online, augment_seed=tc.seed)
     dev_set = FeatureDataset.from_store(fdir, tc.valid_split, tokenizer, cmvn) if master else None
     sampler = BucketBatchSampler(train_set.lengths, tc.max_frames, tc.max_utts, shuffle=True, seed=tc.seed,
                                  rank=rank, world_size=world)
@@ -297,6 +301,7 @@ def train(cfg: DictConfig) -> dict:
         bad_batches = t.get("bad_batches", 0)
         if master:
             log.info("resumed from %s: step %d, epoch %d, batch %d", last_path, step, sampler.epoch, sampler.batch_idx)
+    train_set.set_epoch(sampler.epoch)
     n_params = sum(p.numel() for p in model.parameters())
     ddp_model = model
     if world > 1:
@@ -417,6 +422,7 @@ def train(cfg: DictConfig) -> dict:
         # ---- end of an epoch: validate, keep epoch/best checkpoints, early stopping
         epoch = sampler.epoch + 1
         sampler.set_epoch(epoch)
+        train_set.set_epoch(epoch)
         stop = 0.0
         if master:
             dev = validate()

@@ -133,6 +133,21 @@ def test_bad_config_values_name_the_key(synthetic_store, tmp_path, override, err
         train(make_cfg(synthetic_store, tmp_path, override))
 
 
+def test_online_vtlp_changes_training_deterministically(synthetic_store, tmp_path):
+    on = ["train.max_epochs=2", "augment.online.vtlp.prob=1.0", "augment.online.vtlp.warp=[0.8,1.2]"]
+    train(make_cfg(synthetic_store, tmp_path / "a", *on))
+    train(make_cfg(synthetic_store, tmp_path / "b", *on))
+    train(make_cfg(synthetic_store, tmp_path / "off", "train.max_epochs=2"))
+    w = {k: load_checkpoint(tmp_path / k / "last.pt", training_state=True)["model"] for k in ("a", "b", "off")}
+    assert all(torch.equal(w["a"][n], w["b"][n]) for n in w["a"])
+    assert not all(torch.equal(w["a"][n], w["off"][n]) for n in w["a"])
+
+
+def test_bad_online_augmentation_names_the_key(synthetic_store, tmp_path):
+    with pytest.raises(DataError, match="augment.online.vtlp.prob=2"):
+        train(make_cfg(synthetic_store, tmp_path, "augment.online.vtlp.prob=2"))
+
+
 def test_missing_feature_store_names_the_folder(tmp_path):
     with pytest.raises(DataError, match=str(tmp_path / "nowhere")):
         train(make_cfg(tmp_path / "nowhere", tmp_path / "exp"))
