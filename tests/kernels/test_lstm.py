@@ -10,18 +10,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 import kernels.common as kcommon
 import kernels.configs as kconfigs
 from kernels import LaunchConfig, lstm_recurrence, lstm_recurrence_reference
+from checks import DEVICE, DT, ONE, STEP, TOL
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-# kernel (fp32 state) vs float64 reference: (atol, rtol) per input dtype
-TOL = {torch.float32: (3e-5, 1e-4), torch.float16: (1e-2, 1e-2), torch.bfloat16: (6e-2, 5e-2)}
-DT = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-@pytest.fixture(autouse=True)
-def nan_fill(monkeypatch):
-    monkeypatch.setattr(kcommon, "DEBUG_FILL_NAN", True)
-    if DEVICE == "cuda":  # fp32 compared at fp32 accuracy, not TF32
-        monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+pytestmark = pytest.mark.usefixtures("nan_fill")  # tests/kernels/conftest.py
 
 
 def _inputs(B, T, D, H, lengths, dtype, seed=0, state=True):
@@ -81,8 +72,6 @@ def _check(B, T, D, H, lengths, dtype, config, reverse=False, state=True, use=("
 
 
 # B, T, D, H, lengths, reverse, config.  Persistent with one hidden block vs step mode with several.
-ONE = LaunchConfig(block_h=32)
-STEP = LaunchConfig(block_h=16, mode="step")
 CASES = [
     pytest.param(4, 1, 2, 20, None, False, ONE, id="B4-T1-H20-D2-persistent"),
     pytest.param(5, 7, 2, 20, [7, 3, 1, 7, 5], False, ONE, id="B5-T7-H20-D2-ragged-persistent"),

@@ -8,22 +8,10 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-import kernels.common as kcommon
 from kernels import LaunchConfig, lstmp_recurrence, lstmp_recurrence_reference
-from kernel_checks import assert_matches_reference
+from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-TOL = {torch.float32: (3e-5, 1e-4), torch.float16: (1e-2, 1e-2), torch.bfloat16: (6e-2, 5e-2)}
-DT = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-ONE = LaunchConfig(block_h=32)
-STEP = LaunchConfig(block_h=16, mode="step")
-
-
-@pytest.fixture(autouse=True)
-def nan_fill(monkeypatch):
-    monkeypatch.setattr(kcommon, "DEBUG_FILL_NAN", True)
-    if DEVICE == "cuda":
-        monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+pytestmark = pytest.mark.usefixtures("nan_fill")  # tests/kernels/conftest.py
 
 
 def _check(B, T, D, H, P, lengths, dtype, config, reverse=False, state=True, use=("y", "h", "c")):

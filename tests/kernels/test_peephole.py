@@ -7,22 +7,10 @@ as NaN (DEBUG_FILL_NAN), so an element the kernels forget to write fails the tes
 import pytest
 import torch
 
-import kernels.common as kcommon
 from kernels import LaunchConfig, lstm_recurrence, peephole_lstm_recurrence, peephole_lstm_recurrence_reference
-from kernel_checks import assert_matches_reference
+from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-TOL = {torch.float32: (3e-5, 1e-4), torch.float16: (1e-2, 1e-2), torch.bfloat16: (6e-2, 5e-2)}
-DT = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-ONE = LaunchConfig(block_h=32)
-STEP = LaunchConfig(block_h=16, mode="step")
-
-
-@pytest.fixture(autouse=True)
-def nan_fill(monkeypatch):
-    monkeypatch.setattr(kcommon, "DEBUG_FILL_NAN", True)
-    if DEVICE == "cuda":
-        monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+pytestmark = pytest.mark.usefixtures("nan_fill")  # tests/kernels/conftest.py
 
 
 def _inputs(B, T, D, H, dtype, state=True):

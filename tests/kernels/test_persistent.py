@@ -29,7 +29,7 @@ from kernels import (LaunchConfig, gru_recurrence, gru_recurrence_reference, lst
                      lstmp_recurrence, lstmp_recurrence_reference, peephole_lstm_recurrence,
                      peephole_lstm_recurrence_reference)
 from kernels.testing import LaunchTimeout, active, concurrent_programs
-from kernel_checks import assert_matches_reference
+from checks import assert_matches_reference
 
 pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="interpreter harness")
 

@@ -1,6 +1,16 @@
-"""Assertions shared by the kernel tests (tests/kernels/): a kernel's outputs and gradients
-against its float64 reference twin."""
+"""Shared by the kernel family tests (tests/kernels/test_{lstm,gru,lstmp,peephole}.py, test_persistent.py):
+the device, per-dtype tolerances, the two launch configurations, and the comparison of a kernel's
+outputs and gradients against its float64 reference twin. The NaN-fill fixture is in conftest.py."""
 import torch
+
+from kernels import LaunchConfig
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# kernel (fp32 state) vs float64 reference: (atol, rtol) per input dtype
+TOL = {torch.float32: (3e-5, 1e-4), torch.float16: (1e-2, 1e-2), torch.bfloat16: (6e-2, 5e-2)}
+DT = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+ONE = LaunchConfig(block_h=32)                  # persistent, one hidden block
+STEP = LaunchConfig(block_h=16, mode="step")    # one launch per step, several hidden blocks
 
 
 def assert_matches_reference(out: dict, ref: dict, grads: dict, gref: dict, dtype: torch.dtype,
