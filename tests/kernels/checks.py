@@ -1,8 +1,13 @@
 """Shared by the kernel family tests (tests/kernels/test_{lstm,gru,lstmp,peephole}.py, test_persistent.py):
 the device, per-dtype tolerances, the two launch configurations, and the comparison of a kernel's
-outputs and gradients against its float64 reference twin. The NaN-fill fixture is in conftest.py."""
+outputs and gradients against its float64 reference twin; and the NaN-fill fixture (autouse in
+every module that imports it: `from checks import nan_fill`). Not a conftest.py: a second
+tests/**/conftest.py outside a package would take the module name `conftest` from tests/conftest.py,
+which test modules import from."""
+import pytest
 import torch
 
+import kernels.common as kcommon
 from kernels import LaunchConfig
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -11,6 +16,15 @@ TOL = {torch.float32: (3e-5, 1e-4), torch.float16: (1e-2, 1e-2), torch.bfloat16:
 DT = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 ONE = LaunchConfig(block_h=32)                  # persistent, one hidden block
 STEP = LaunchConfig(block_h=16, mode="step")    # one launch per step, several hidden blocks
+
+
+@pytest.fixture(autouse=True)
+def nan_fill(monkeypatch):
+    """Every output buffer starts as NaN (an element a kernel forgets to write fails the test); on
+    CUDA, fp32 is compared at fp32 accuracy, not TF32."""
+    monkeypatch.setattr(kcommon, "DEBUG_FILL_NAN", True)
+    if DEVICE == "cuda":
+        monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
 
 
 def assert_matches_reference(out: dict, ref: dict, grads: dict, gref: dict, dtype: torch.dtype,

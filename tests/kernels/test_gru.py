@@ -8,9 +8,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from kernels import LaunchConfig, gru_recurrence, gru_recurrence_reference
-from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference
-
-pytestmark = pytest.mark.usefixtures("nan_fill")  # tests/kernels/conftest.py
+from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference, nan_fill  # noqa: F401 (nan_fill: autouse)
 
 
 def _check(B, T, D, H, lengths, dtype, config, reverse=False, state=True, use=("y", "h")):

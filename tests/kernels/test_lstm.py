@@ -10,9 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 import kernels.common as kcommon
 import kernels.configs as kconfigs
 from kernels import LaunchConfig, lstm_recurrence, lstm_recurrence_reference
-from checks import DEVICE, DT, ONE, STEP, TOL
-
-pytestmark = pytest.mark.usefixtures("nan_fill")  # tests/kernels/conftest.py
+from checks import DEVICE, DT, ONE, STEP, TOL, nan_fill  # noqa: F401 (nan_fill: autouse)
 
 
 def _inputs(B, T, D, H, lengths, dtype, seed=0, state=True):

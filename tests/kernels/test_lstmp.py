@@ -9,9 +9,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from kernels import LaunchConfig, lstmp_recurrence, lstmp_recurrence_reference
-from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference
-
-pytestmark = pytest.mark.usefixtures("nan_fill")  # tests/kernels/conftest.py
+from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference, nan_fill  # noqa: F401 (nan_fill: autouse)
 
 
 def _check(B, T, D, H, P, lengths, dtype, config, reverse=False, state=True, use=("y", "h", "c")):

@@ -8,9 +8,7 @@ import pytest
 import torch
 
 from kernels import LaunchConfig, lstm_recurrence, peephole_lstm_recurrence, peephole_lstm_recurrence_reference
-from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference
-
-pytestmark = pytest.mark.usefixtures("nan_fill")  # tests/kernels/conftest.py
+from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference, nan_fill  # noqa: F401 (nan_fill: autouse)
 
 
 def _inputs(B, T, D, H, dtype, state=True):
