@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio import AudioError, audio_info
+from asr.corpus.kaldi import kaldi_rows
 from asr.manifest import REQUIRED_KEYS
 from asr.tokenizer import CharTokenizer, Tokenizer
 from asr.errors import ASRError
@@ -131,101 +132,13 @@ def _manifest_rows(path: Path, problems: list[str]) -> list[tuple[str, dict]]:
     return rows
 
 
-def _kaldi_table(path: Path, problems: list[str], fields: int | None = None) -> dict[str, tuple[str, str]]:
-    """Kaldi `key rest` table -> {key: (where, rest)}; duplicate keys and malformed lines are problems."""
-    table, prev, unsorted = {}, None, False
-    if not path.is_file():
-        return table
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for lineno, line in enumerate(f, 1):
-            where = f"{path}:{lineno}"
-            if not line.strip():
-                problems.append(f"{where}: empty line")
-                continue
-            key, _, rest = line.strip().partition(" ")
-            rest = rest.strip()
-            if fields is not None and len(rest.split()) != fields:
-                problems.append(f"{where}: expected {fields + 1} fields, got {line.strip()!r}")
-                continue
-            if key in table:
-                problems.append(f"{where}: duplicate key {key!r} (first at {table[key][0]})")
-                continue
-            # Kaldi's tools merge tables line by line and need them in C-locale (byte) order
-            if prev is not None and key.encode() < prev.encode() and not unsorted:
-                problems.append(f"{where}: not sorted: {key!r} comes after {prev!r} "
-                                f"(Kaldi needs `LC_ALL=C sort {path.name}`)")
-                unsorted = True  # once per file
-            prev = key
-            table[key] = (where, rest)
-    return table
-
-
-def _kaldi_rows(data_dir: Path, problems: list[str]) -> list[tuple[str, dict]]:
-    """(where, row) per utterance of a Kaldi data dir; cross-file problems go to `problems`."""
-    for name in ("wav.scp", "text"):
-        if not (data_dir / name).is_file():
-            problems.append(f"{data_dir / name}: missing (a Kaldi data dir needs wav.scp and text)")
-    wav_scp = _kaldi_table(data_dir / "wav.scp", problems)
-    texts = _kaldi_table(data_dir / "text", problems)
-    utt2spk = _kaldi_table(data_dir / "utt2spk", problems, fields=1)
-    segments = _kaldi_table(data_dir / "segments", problems, fields=3)
-    has_segments = (data_dir / "segments").is_file()
-
-    recordings = {}
-    for rec, (where, spec) in wav_scp.items():
-        if spec.endswith("|") or ".ark:" in spec:
-            problems.append(f"{where}: {spec!r}: piped commands and archive entries are not supported")
-            continue
-        audio = Path(spec)
-        if not audio.is_absolute() and not audio.exists():
-            audio = data_dir / audio
-        recordings[rec] = audio.absolute()
-    rows = []
-    for utt, (where, text) in texts.items():
-        row = {"id": utt, "text": text, "duration": None}
-        if has_segments:
-            if utt not in segments:
-                problems.append(f"{where}: utterance {utt!r} is not in {data_dir / 'segments'}")
-                continue
-            seg_where, seg = segments[utt]
-            rec, start, end = seg.split()
-            try:
-                start, end = float(start), float(end)
-            except ValueError:
-                problems.append(f"{seg_where}: start and end must be numbers, got {start!r} {end!r}")
-                continue
-            if rec not in recordings:
-                if rec not in wav_scp:
-                    problems.append(f"{seg_where}: recording {rec!r} is not in {data_dir / 'wav.scp'}")
-                continue
-            if 0 < end <= start:
-                problems.append(f"{seg_where}: segment end {end:g} is not after its start {start:g}")
-                continue
-            row.update(audio=str(recordings[rec]), offset=start, duration=round(end - start, 4) if end > 0 else None)
-        elif utt not in recordings:
-            if utt not in wav_scp:
-                problems.append(f"{where}: utterance {utt!r} is not in {data_dir / 'wav.scp'} (and there is no segments file)")
-            continue
-        else:
-            row["audio"] = str(recordings[utt])
-        if utt2spk and utt not in utt2spk:
-            problems.append(f"{where}: utterance {utt!r} is not in {data_dir / 'utt2spk'}")
-        rows.append((where, row))
-    for utt, (where, _) in utt2spk.items():
-        if utt not in texts:
-            problems.append(f"{where}: utterance {utt!r} has no transcript in {data_dir / 'text'}")
-    if not texts and (data_dir / "text").is_file():
-        problems.append(f"{data_dir / 'text'}: no utterances")
-    return rows
-
-
 def check(source: str | Path, tokenizer: Tokenizer | None = None, tolerance: float = 0.1) -> tuple[list[str], dict]:
     """(problems, stats) for a JSONL manifest or a Kaldi data dir; see `validate`."""
     source = Path(source)
     tokenizer = tokenizer or CharTokenizer()
     problems: list[str] = []
     if source.is_dir():
-        rows = _kaldi_rows(source, problems)
+        rows = kaldi_rows(source, problems)
     elif source.is_file():
         rows = _manifest_rows(source, problems)
     else:

@@ -8,7 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from asr.errors import ASRError
-from asr.lhotse_io import export_data
+from asr.corpus.lhotse import export_data
 
 
 @hydra.main(config_path="../conf", config_name="export_data", version_base="1.3")

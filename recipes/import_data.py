@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from asr.errors import ASRError
-from asr.manifest import import_data
+from asr.corpus.importers import import_data
 
 
 @hydra.main(config_path="../conf", config_name="import_data", version_base="1.3")

@@ -1,4 +1,4 @@
-"""Lhotse interop (asr/lhotse_io.py): CutSets built by Lhotse itself over real wav files, read into
+"""Lhotse interop (asr/corpus/lhotse.py): CutSets built by Lhotse itself over real wav files, read into
 manifest rows (multi-supervision cuts, offsets, trimmed cuts, RecordingSet + SupervisionSet), written
 back as a CutSet that Lhotse loads, and one-line errors naming the cut."""
 import gzip
@@ -13,8 +13,9 @@ from conftest import compose
 lhotse = pytest.importorskip("lhotse")
 
 from asr.audio import load_audio  # noqa: E402
-from asr.lhotse_io import export_data, export_lhotse, import_lhotse  # noqa: E402
-from asr.manifest import ManifestError, import_data, read_manifest, write_manifest  # noqa: E402
+from asr.corpus.importers import import_data  # noqa: E402
+from asr.corpus.lhotse import export_data, export_lhotse, import_lhotse  # noqa: E402
+from asr.manifest import ManifestError, read_manifest, write_manifest  # noqa: E402
 
 SR = 16000
 

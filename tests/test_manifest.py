@@ -10,7 +10,10 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from asr.audio import load_audio
-from asr.manifest import ManifestError, import_data, import_kaldi_dir, import_librispeech, read_manifest, write_manifest
+from asr.corpus.importers import import_data
+from asr.corpus.kaldi import import_kaldi_dir
+from asr.corpus.librispeech import import_librispeech
+from asr.manifest import ManifestError, read_manifest, write_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,8 @@
-"""The built-in synthetic speech corpus: the project's own sentence grammar and natural English
-sentences (WordNet, fortunes, GCIDE) spoken by the English voices of espeak-ng, flite and festival.
+"""Where corpora come in. The built-in synthetic speech corpus: the project's own sentence grammar
+(grammar.py, its word lists in words.py) and natural English sentences (text.py: WordNet, fortunes,
+GCIDE) spoken by the English voices of espeak-ng, flite and festival (synth.py, prepare.py). The
+importers of existing corpora, one module per format (kaldi.py, librispeech.py, lhotse.py), and
+their table (importers.py: FORMATS, import_data).
 
     from asr.corpus import sentence_pool, prepare_corpus, normalize, lm_sentences
 """

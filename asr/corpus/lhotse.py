@@ -5,7 +5,7 @@ transcripts in SupervisionSegments placed in them; a Cut is a span of a recordin
 supervisions that fall in it, their times relative to the cut. Each supervision becomes one row:
     {"id": supervision id, "audio": the recording's file, "offset": cut.start + sup.start,
      "duration": sup.duration, "text": sup.text, "speaker": sup.speaker or the supervision id}
-the `offset` convention of Kaldi `segments` (asr.manifest.import_kaldi_dir); a supervision that
+the `offset` convention of Kaldi `segments` (asr.corpus.kaldi); a supervision that
 spans its whole file has no offset. Relative source paths are taken from the current folder, as
 Lhotse does, else from the manifest's folder. The other way, each row becomes a MonoCut with one
 supervision, over one Recording per audio file (rows with offsets into one file share it).
