@@ -13,7 +13,7 @@ import torchaudio
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset, Sampler
 
-from asr.features import load_split
+from asr.features import CMVN, load_split
 from asr.tokenizer import Tokenizer
 from asr.errors import ASRError
 
@@ -42,8 +42,7 @@ class FeatureDataset(Dataset):
         self.augment, self.augment_seed, self.epoch = augment, augment_seed, 0
         self.targets = [torch.tensor(tokenizer.encode(t), dtype=torch.long) for t in texts]
         self.lengths = [int(f.shape[0]) for f in feats]
-        self.mean = cmvn["mean"].float() if cmvn is not None else None
-        self.std = cmvn["std"].float() if cmvn is not None else None
+        self.cmvn = CMVN.from_dict(cmvn) if cmvn is not None else None
         self.skipped = 0  # utterances of the split left out by from_store
 
     @classmethod
@@ -92,8 +91,8 @@ class FeatureDataset(Dataset):
         if self.augment is not None:
             g = torch.Generator().manual_seed(((self.augment_seed * 1_000_003 + self.epoch) * 1_000_003 + i) % 2 ** 63)
             x = self.augment(x, g)
-        if self.mean is not None:
-            x = (x - self.mean) / self.std
+        if self.cmvn is not None:
+            x = self.cmvn(x)
         return {"id": self.ids[i], "feats": x, "target": self.targets[i], "text": self.texts[i]}
 
 

@@ -151,7 +151,7 @@ class GlobalCMVN:
         return var.clamp_min(0).sqrt().clamp_min(self.std_floor).float()
 
     def normalize(self, feats: torch.Tensor) -> torch.Tensor:
-        return (feats.float() - self.mean) / self.std
+        return CMVN(self.mean, self.std)(feats)
 
     def state_dict(self) -> dict:
         return {"mean": self.mean, "std": self.std, "frames": self.frames}
@@ -164,6 +164,37 @@ class GlobalCMVN:
         cmvn.sum = mean * cmvn.frames
         cmvn.sum_sq = (std.square() + mean.square()) * cmvn.frames
         return cmvn
+
+
+CMVN_MODES = ("global",)
+
+
+class CMVN:
+    """Feature normalization as training, decoding and transcription apply it: `cmvn(feats, lengths)`
+    is the one place features are normalized.
+
+    mode "global": (feats - mean) / std with one mean and std [F] for every frame (the train split's,
+    `GlobalCMVN`, kept in the checkpoint as {"mean", "std"}). A checkpoint's entry may name its
+    "mode"; a new mode (e.g. per utterance, over each utterance's first `lengths[b]` frames) is one
+    more name in `CMVN_MODES` and one more branch of `__call__`.
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, mode: str = "global"):
+        if mode not in CMVN_MODES:
+            raise FeatureError(f"cmvn mode={mode!r} is not one of: {', '.join(CMVN_MODES)}")
+        self.mean, self.std, self.mode = mean.float(), std.float(), mode  # [F]
+
+    @classmethod
+    def from_dict(cls, stats: Mapping) -> "CMVN":
+        """From a checkpoint's "cmvn" entry or cmvn.pt: {"mean", "std"[, "mode"]} (no mode: global)."""
+        return cls(torch.as_tensor(stats["mean"]), torch.as_tensor(stats["std"]), stats.get("mode", "global"))
+
+    def to(self, device: torch.device | str) -> "CMVN":
+        return CMVN(self.mean.to(device), self.std.to(device), self.mode)
+
+    def __call__(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """feats [T, F] or [B, T, F] (padded; lengths [B], unused by mode global) -> float32, same shape."""
+        return (feats.float() - self.mean) / self.std
 
 
 def shard_path(store: str | Path, split: str, index: int) -> Path:

@@ -6,11 +6,17 @@ Long files are read in chunks (`chunk_seconds`, sharing `overlap_seconds`) strai
 so memory does not grow with the file. Chunk i keeps the tokens that start before the middle
 of its overlap with chunk i+1, and chunk i+1 those from there on. Token times come from a CTC
 forced alignment of the decoded text on the chunk's frames: frame index x hop x subsampling.
+
+The model, tokenizer, features and CMVN come from `asr.bundle.load_bundle`; the decoder is
+`asr.decoders.build_decoder` over the same `conf/decode/<name>.yaml` as `recipes/decode.py`. The LM
+decoder takes the weights `recipes/decode.py decode=lm` tuned on dev for this checkpoint and LM
+(`<checkpoint dir>/decode/lm/tune.json`) when there are some, else conf/decode/lm.yaml's.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -19,18 +25,18 @@ import torchaudio
 from tqdm import tqdm
 
 from asr.audio import AudioError, iter_audio_chunks
-from asr.checkpoint import CheckpointError, load_checkpoint
-from asr.decode import BeamDecoder, DecodeError, GreedyDecoder, LexiconLMDecoder, resolve_device
+from asr.bundle import ENGINES, load_bundle
+from asr.checkpoint import CheckpointError
+from asr.decode import decode_conf, read_tuned
+from asr.decoders import DecodeError, build_decoder
 from asr.export import ExportError
-from asr.features import FeatureError, FeatureExtractor
+from asr.features import FeatureError
 from asr.lm import LMError
-from asr.model import CTCModel
 from asr.progress import progress as progress_bar  # `progress` is an argument of transcribe()
-from asr.tokenizer import tokenizer_from_dict
 
 FORMATS = ("text", "json", "srt")
-DECODERS = ("greedy", "beam", "lm")
-ENGINES = ("torch", "onnx")
+DECODERS = {"greedy": "default", "beam": "beam", "lm": "lm"}  # --decoder -> conf/decode/<name>.yaml
+log = logging.getLogger(__name__)
 
 
 class Transcriber:
@@ -40,49 +46,41 @@ class Transcriber:
     run by onnxruntime on CPU. `threads` sets torch's or onnxruntime's intra-op threads."""
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu", decoder: str = "greedy",
-                 lm: str | Path | None = None, beam_size: int | None = None, lm_weight: float = 0.5,
-                 word_score: float = 0.0, engine: str = "torch", threads: int | None = None):
+                 lm: str | Path | None = None, beam_size: int | None = None, lm_weight: float | None = None,
+                 word_score: float | None = None, engine: str = "torch", threads: int | None = None):
         if decoder not in DECODERS:
             raise DecodeError(f"decoder={decoder!r} is not one of: {', '.join(DECODERS)}")
-        if engine not in ENGINES:
-            raise DecodeError(f"engine={engine!r} is not one of: {', '.join(ENGINES)}")
-        self.device = resolve_device(device)
-        if engine == "onnx":
-            if self.device.type != "cpu":
-                raise DecodeError(f"engine=onnx runs on the CPU (got device={device!r})")
-            from asr.onnx_model import OnnxModel
-
-            self.model = OnnxModel(checkpoint, threads=threads)
-            ckpt = self.model.checkpoint_info()
-        else:
-            if threads:
-                torch.set_num_threads(int(threads))
-            ckpt = load_checkpoint(checkpoint, "cpu")
-            self.model = CTCModel.from_checkpoint(ckpt, self.device)
-        self.tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
-        self.features = FeatureExtractor.from_config(ckpt["features"])
-        self.mean = ckpt["cmvn"]["mean"].float().to(self.device)
-        self.std = ckpt["cmvn"]["std"].float().to(self.device)
-        # seconds per output frame
-        self.frame_shift = self.features.frame_shift_ms / 1000 * self.model.subsampling
-        if decoder == "greedy":
-            self.decoder = GreedyDecoder(self.tokenizer)
-        elif decoder == "beam":
-            self.decoder = BeamDecoder(self.tokenizer, beam_size=beam_size or 10)
-        else:
-            lm = Path(lm) if lm is not None else Path(checkpoint).parent / "lm" / "3gram.arpa"
-            if not lm.is_file():
-                raise DecodeError(f"decoder=lm needs an ARPA LM: {lm} does not exist "
+        self.bundle = load_bundle(checkpoint, device, engine, threads)
+        self.model, self.tokenizer, self.features = self.bundle.model, self.bundle.tokenizer, self.bundle.features
+        self.device, self.cmvn = self.bundle.device, self.bundle.cmvn
+        self.frame_shift = self.bundle.frame_shift  # seconds per output frame
+        dc = decode_conf(DECODERS[decoder], Path(checkpoint).parent)  # ${exp_dir}: the checkpoint's folder
+        if beam_size is not None:
+            dc.beam_size = beam_size
+        arpa, self.settings = None, f"decoder {decoder}"
+        if decoder == "lm":
+            arpa = Path(lm) if lm is not None else Path(dc.lm.dir) / f"{dc.lm.order}gram.arpa"
+            if not arpa.is_file():
+                raise DecodeError(f"decoder=lm needs an ARPA LM: {arpa} does not exist "
                                   "(recipes/decode.py decode=lm builds it, or pass --lm)")
-            self.decoder = LexiconLMDecoder(self.tokenizer, lm, beam_size=beam_size or 200, lm_weight=lm_weight,
-                                            word_score=word_score)
+            self.settings = _lm_weights(dc, checkpoint, arpa, lm_weight=lm_weight, word_score=word_score)
+        self.decoder = build_decoder(dc, self.tokenizer, arpa)
+        log.info("%s", self.settings)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.cmvn.mean
+
+    @property
+    def std(self) -> torch.Tensor:
+        return self.cmvn.std
 
     @torch.inference_mode()
     def _chunk_tokens(self, wave: torch.Tensor) -> list[tuple[int, float, float]]:
         """(token id, start s, end s) relative to the chunk start."""
         feats = self.features(wave).to(self.device)  # [T, F]
-        x = ((feats - self.mean) / self.std).unsqueeze(0)  # [1, T, F]
-        log_probs, out_lengths = self.model(x, torch.tensor([feats.shape[0]], device=self.device))
+        log_probs, out_lengths = self.bundle.log_probs(feats.unsqueeze(0), torch.tensor([feats.shape[0]],
+                                                                                         device=self.device))
         log_probs = log_probs.float().cpu()  # [1, T', V]
         ids = self.decoder(log_probs, out_lengths.cpu())[0][0].ids
         if not ids:
@@ -139,6 +137,24 @@ class Transcriber:
                       "end": round(w[-1][2], 3)} for w in words]
         chars = [{"char": self.tokenizer.token(t), "start": round(s, 3), "end": round(e, 3)} for t, s, e in tokens]
         return {"text": " ".join(w["word"] for w in word_list), "words": word_list, "chars": chars}
+
+
+def _lm_weights(dc, checkpoint: str | Path, arpa: Path, **given) -> str:
+    """Set `dc.lm`'s weights: those tuned on dev for this checkpoint and LM (read_tuned), else the
+    config's; a `given` one (not None) wins. Returns a line saying which were used and from where."""
+    tune_json = Path(dc.dir) / "tune.json"
+    tuned = read_tuned(tune_json, checkpoint, arpa)
+    weights = dict(tuned["weights"]) if tuned else {}
+    weights.update({k: v for k, v in given.items() if v is not None})
+    for k, v in weights.items():
+        dc.lm[k] = v
+    source = (f"tuned on {tuned['split']} (dev WER {100 * tuned['wer']:.2f} %, {tune_json})" if tuned
+              else f"conf/decode/{dc.name}.yaml defaults (no tune.json for this checkpoint and LM)")
+    named = [k for k, v in given.items() if v is not None]
+    if named:
+        source += "; given: " + " ".join(named)
+    shown = " ".join(f"{k}={dc.lm[k]}" for k in dict.fromkeys(["lm_weight", "word_score", *weights]))
+    return f"decoder lm ({arpa}): {shown}, {source}"
 
 
 def _align(log_probs: torch.Tensor, ids: list[int]) -> list[tuple[int, int, int]]:
@@ -227,9 +243,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="torch (a .pt checkpoint) or onnx (an asr-export .onnx file, onnxruntime on CPU)")
     p.add_argument("--threads", type=int, help="intra-op CPU threads of torch / onnxruntime (default: theirs)")
     p.add_argument("--lm", help="ARPA LM for --decoder lm (default: <checkpoint dir>/lm/3gram.arpa)")
-    p.add_argument("--beam-size", type=int, help="beam size for beam / lm (default: 10 / 200)")
-    p.add_argument("--lm-weight", type=float, default=0.5, help="as conf/decode/lm.yaml (default: 0.5)")
-    p.add_argument("--word-score", type=float, default=0.0, help="as conf/decode/lm.yaml (default: 0)")
+    p.add_argument("--beam-size", type=int, help="beam size for beam / lm (default: conf/decode/beam.yaml, lm.yaml)")
+    p.add_argument("--lm-weight", type=float, help="default: tuned on dev by recipes/decode.py decode=lm for this "
+                   "checkpoint (<checkpoint dir>/decode/lm/tune.json), else conf/decode/lm.yaml's")
+    p.add_argument("--word-score", type=float, help="default: as --lm-weight")
     p.add_argument("--chunk-seconds", type=float, default=30.0)
     p.add_argument("--overlap-seconds", type=float, default=2.0)
     p.add_argument("--no-timestamps", action="store_true", help="text only (JSON without words/chars)")
@@ -246,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, DecodeError, LMError, FeatureError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.decoder == "lm":
+        print(t.settings, file=sys.stderr)
     out_dir = Path(args.output_dir) if args.output_dir else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -231,3 +231,41 @@ def test_cuda_agrees_with_cpu(ckpt, tmp_path):
     [cpu] = transcribe(path, ckpt, device="cpu")
     [gpu] = transcribe(path, ckpt, device="cuda", chunk_seconds=2.0, overlap_seconds=0.4)
     assert wer_cer([cpu["text"]], [gpu["text"]])[1] < 0.05
+
+
+def test_lm_weights_tuned_on_dev_for_this_checkpoint_else_the_configs(synthetic_store, tmp_path, monkeypatch, capsys):
+    """recipes/decode.py decode=lm tunes on dev and caches tune.json beside the checkpoint's experiment:
+    the transcriber of that checkpoint uses those weights, another checkpoint conf/decode/lm.yaml's."""
+    from asr import transcription
+    from asr.decode import decode
+    from asr.features import load_split
+    from test_decode import decode_cfg, tiny_checkpoint
+
+    ckpt = tiny_checkpoint(tmp_path / "best.pt")
+    other = tiny_checkpoint(tmp_path / "other.pt", seed=1)
+    texts = tmp_path / "lm-text.txt"
+    texts.write_text("\n".join(load_split(synthetic_store, "train")["texts"]) + "\n")
+    decode(decode_cfg(synthetic_store, ckpt, tmp_path, "decode=lm", f"decode.lm.text={texts}",
+                      "decode.lm.wordlist=null", "decode.lm.corpus_text=false",
+                      "decode.lm.tune.grid={lm_weight: [0.2, 0.9], word_score: [-1.0, 2.0]}"))
+    best = json.loads((tmp_path / "decode" / "lm" / "tune.json").read_text())["best"]
+    used = []
+    real = transcription.build_decoder
+    monkeypatch.setattr(transcription, "build_decoder",
+                        lambda dc, tok, arpa: used.append((dc.lm.lm_weight, dc.lm.word_score)) or real(dc, tok, arpa))
+    wav = tmp_path / "a.wav"
+    sf.write(wav, signal(1.0), 16000)
+
+    t = Transcriber(ckpt, decoder="lm")
+    assert used[-1] == (best["lm_weight"], best["word_score"]) != (0.5, 0.0)
+    assert f"lm_weight={best['lm_weight']} word_score={best['word_score']}, tuned on dev" in t.settings
+    assert set(t(wav)["text"].split()) <= {w for s in texts.read_text().split("\n") for w in s.split()}
+    assert main([str(ckpt), str(wav), "--decoder", "lm"]) == 0
+    assert "tuned on dev" in capsys.readouterr().err
+
+    t = Transcriber(other, decoder="lm")  # tune.json was made for best.pt
+    assert used[-1] == (0.5, 0.0) and "lm_weight=0.5 word_score=0.0, conf/decode/lm.yaml defaults" in t.settings
+    t = Transcriber(ckpt, decoder="lm", lm_weight=1.5)
+    assert used[-1] == (1.5, best["word_score"]) and t.settings.endswith("given: lm_weight")
+    assert main([str(other), str(wav), "--decoder", "lm", "--word-score", "-2"]) == 0
+    assert "lm_weight=0.5 word_score=-2.0, conf/decode/lm.yaml defaults" in capsys.readouterr().err

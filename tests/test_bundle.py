@@ -1,0 +1,77 @@
+"""`load_bundle`: model, tokenizer, feature extractor and CMVN of a checkpoint in one object, and
+`CMVN`, the one function every stage normalizes features with."""
+import pytest
+import torch
+
+from asr.bundle import load_bundle
+from asr.checkpoint import CheckpointError
+from asr.decoders import DecodeError
+from asr.features import CMVN, FeatureError, FeatureExtractor, GlobalCMVN
+from asr.model import CTCModel
+from asr.tokenizer import CharTokenizer
+from test_decode import tiny_checkpoint
+
+
+def test_bundle_holds_what_the_checkpoint_has(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path / "best.pt", input_dim=20)
+    b = load_bundle(ckpt)
+    assert isinstance(b.model, CTCModel) and not b.model.training and b.device == torch.device("cpu")
+    assert isinstance(b.tokenizer, CharTokenizer) and b.tokenizer.encode("the cat") == CharTokenizer().encode("the cat")
+    assert isinstance(b.features, FeatureExtractor) and b.features.dim == 20
+    assert torch.equal(b.cmvn.mean, torch.full((20,), 5.0)) and torch.equal(b.cmvn.std, torch.ones(20))
+    assert b.frame_shift == pytest.approx(0.02)  # 10 ms hop x subsampling 2
+    assert b.path == ckpt and b.checkpoint["model_cfg"] == b.model.config
+
+
+def test_bundle_log_probs_are_the_model_on_normalized_features(tmp_path):
+    b = load_bundle(tiny_checkpoint(tmp_path / "best.pt"))
+    g = torch.Generator().manual_seed(0)
+    feats = 5.0 + torch.randn(3, 17, 20, generator=g)  # [B, T, F] raw
+    lengths = torch.tensor([17, 1, 9])
+    with torch.no_grad():
+        got, got_len = b.log_probs(feats, lengths)
+        ref, ref_len = b.model(feats - 5.0, lengths)
+    assert torch.equal(got_len, ref_len) and torch.equal(got, ref)
+
+
+def test_bundle_errors_name_the_file_or_value(tmp_path):
+    with pytest.raises(CheckpointError, match="missing.pt does not exist"):
+        load_bundle(tmp_path / "missing.pt")
+    ckpt = tiny_checkpoint(tmp_path / "best.pt")
+    with pytest.raises(DecodeError, match="engine='tensorrt' is not one of: torch, onnx"):
+        load_bundle(ckpt, engine="tensorrt")
+    with pytest.raises(DecodeError, match="device='tpu'"):
+        load_bundle(ckpt, device="tpu")
+
+
+@pytest.mark.parametrize("shape", [(1, 4), (7, 4), (2, 7, 4)], ids=["T1", "T7", "B2-T7"])
+def test_cmvn_global_is_mean_and_std_per_bin(shape):
+    g = torch.Generator().manual_seed(1)
+    mean, std = torch.randn(4, generator=g), torch.rand(4, generator=g) + 0.5
+    feats = torch.randn(*shape, generator=g).half()  # the store's float16
+    cmvn = CMVN.from_dict({"mean": mean, "std": std})
+    out = cmvn(feats)
+    assert cmvn.mode == "global" and out.dtype == torch.float32 and out.shape == feats.shape
+    assert torch.equal(out, (feats.float() - mean) / std)
+    assert torch.equal(CMVN.from_dict({"mean": mean, "std": std, "mode": "global"}).to("cpu")(feats), out)
+
+
+def test_cmvn_bad_mode_names_it():
+    with pytest.raises(FeatureError, match="cmvn mode='utterance' is not one of: global"):
+        CMVN.from_dict({"mean": torch.zeros(2), "std": torch.ones(2), "mode": "utterance"})
+
+
+def test_global_cmvn_statistics_normalize_through_cmvn():
+    feats = torch.randn(50, 3) * 4 + 2
+    stats = GlobalCMVN(3)
+    stats.accumulate(feats)
+    assert torch.equal(stats.normalize(feats), CMVN(stats.mean, stats.std)(feats))
+
+
+def test_training_items_are_normalized_by_cmvn():
+    from asr.data import FeatureDataset
+
+    feats = [torch.randn(6, 3).half(), torch.randn(2, 3).half()]
+    stats = {"mean": torch.tensor([1.0, -1.0, 0.5]), "std": torch.tensor([2.0, 0.5, 1.0])}
+    ds = FeatureDataset(["a", "b"], feats, ["ab", "c"], CharTokenizer(), stats)
+    assert all(torch.equal(ds[i]["feats"], CMVN.from_dict(stats)(feats[i])) for i in range(2))
