@@ -241,6 +241,61 @@ def test_tuning_picks_the_weight_that_decodes_dev_best(arpa):
     assert result["best"]["lm_weight"] == 3.0 and result["greedy"]["wer"] == pytest.approx(1 / 3)
 
 
+def test_grid_edges():
+    from asr.decode import grid_edges
+
+    grid = {"lm_weight": [0.5, 1.0, 2.0], "word_score": [1.0, -1.0, 0.0], "sil_score": [0.0]}
+    assert grid_edges(grid, {"lm_weight": 1.0, "word_score": 0.0, "sil_score": 0.0}) == []  # one value: no edge
+    assert grid_edges(grid, {"lm_weight": 2.0, "word_score": 1.0, "sil_score": 0.0}) == ["lm_weight", "word_score"]
+    assert grid_edges(grid, {"lm_weight": 0.5, "word_score": -1.0, "sil_score": 0.0}) == ["lm_weight", "word_score"]
+
+
+@pytest.mark.parametrize("weights,edge", [([0.01, 3.0], True), ([0.01, 3.0, 6.0], False)], ids=["edge", "inside"])
+def test_tuning_warns_when_the_best_point_is_on_the_grid_edge(arpa, capsys, weights, edge):
+    from omegaconf import OmegaConf
+
+    from asr.decode import tune_lm
+
+    lp = peaky(TOK.encode("the cat sat"), TOK.vocab_size)
+    c, r = TOK.encode("c")[0], TOK.encode("r")[0]
+    frames = (lp[:, c] > -1).nonzero().flatten()
+    lp[frames, r] = lp[frames, c] + 0.5
+    lp = lp.log_softmax(-1)
+    cfg = OmegaConf.create({"decode": {"decoder": "lm", "nbest": 1, "beam_size": 50, "beam_size_token": None, "lm": {
+        "unit": "word", "lm_weight": 0.5, "word_score": 0.0, "sil_score": 0.0, "beam_threshold": 100.0,
+        "tune": {"split": "dev", "grid": {"lm_weight": weights, "word_score": [0.0]}}}}})
+    result = tune_lm(cfg, TOK, arpa, [lp], ["the cat sat"])
+    assert result["best"]["lm_weight"] == 3.0  # 3.0 and 6.0 tie: the first
+    warned = "warning: the best lm_weight=3.0 is at the edge of decode.lm.tune.grid.lm_weight (0.01 .. 3.0)"
+    assert (warned in capsys.readouterr().out) == edge
+
+
+def test_read_tuned_only_for_the_same_checkpoint_and_lm(tmp_path):
+    import hashlib
+
+    from asr.decode import read_tuned
+
+    ckpt, arpa = tmp_path / "best.pt", tmp_path / "3gram.arpa"
+    ckpt.write_bytes(b"weights")
+    arpa.write_text("lm")
+    source = {"unit": "word", "order": 3, "sentences": 2, "sha1": "x"}
+    (tmp_path / "3gram.arpa.source.json").write_text(json.dumps(source))
+    cache = tmp_path / "tune.json"
+    cache.write_text(json.dumps({"key": {"checkpoint": hashlib.sha1(b"weights").hexdigest(), "lm": source,
+                                         "split": "dev"},
+                                 "best": {"lm_weight": 1.5, "word_score": 1.0, "wer": 0.1, "cer": 0.05, "seconds": 2}}))
+    assert read_tuned(cache, ckpt, arpa) == {"weights": {"lm_weight": 1.5, "word_score": 1.0}, "split": "dev",
+                                             "wer": 0.1}
+    assert read_tuned(tmp_path / "absent.json", ckpt, arpa) is None
+    (tmp_path / "3gram.arpa.source.json").write_text(json.dumps({**source, "sentences": 3}))  # another LM
+    assert read_tuned(cache, ckpt, arpa) is None
+    (tmp_path / "3gram.arpa.source.json").write_text(json.dumps(source))
+    ckpt.write_bytes(b"other weights")
+    assert read_tuned(cache, ckpt, arpa) is None
+    cache.write_text("{torn")
+    assert read_tuned(cache, ckpt, arpa) is None
+
+
 @pytest.mark.parametrize("module", ["flashlight.lib.text.decoder", "flashlight.lib.text.decoder.kenlm"])
 def test_missing_flashlight_is_a_clear_error(monkeypatch, arpa, module):
     monkeypatch.setitem(sys.modules, module, None)  # as if flashlight-text (or its KenLM) were not installed
