@@ -185,26 +185,19 @@ class LSTMStack(nn.Module):
         """One layer through the kernel seam: the Triton kernels, or (peephole cell, torch backend)
         the plain-PyTorch `kernels.reference` twin."""
         from kernels import cells  # lazy: Triton is only needed on this path
+        from kernels.params import layer_params
 
         cell = cells.get("lstmp" if self.proj_size else self.cell)
         B, T, _ = x.shape
-        D, H = self.num_dirs, self.hidden_size
-        sfx = ["", "_reverse"][:D]
-
-        def stack(name):  # both directions' parameter: [D, ...]
-            return torch.stack([getattr(lstm, f"{name}_l0{s}") for s in sfx])
-
-        w_ih, b_ih, b_hh, w_hh = stack("weight_ih"), stack("bias_ih"), stack("bias_hh"), stack("weight_hh")
-        G = w_ih.shape[1]  # 4H (lstm, peephole) or 3H (gru)
-        kb = cell.kernel_bias_gates * H  # GRU: b_hr, b_hz fold into xproj; b_hn stays inside the reset gate
-        b_hh_in = torch.cat([b_hh[:, :G - kb], torch.zeros_like(b_hh[:, G - kb:])], dim=1) if kb else b_hh
+        D = self.num_dirs
+        p = layer_params(lstm, cell, layer=0, directions=D)  # GRU: b_hn leaves b_hh for the kernel (first extra)
+        G = p.gates  # 4H (lstm, peephole) or 3H (gru)
         # b_ih and b_hh go in by two ops, not as (b_ih + b_hh): that sum's backward hands both biases
         # one shared gradient tensor, which clip_grad_norm_ (in place, per parameter) then scales twice
-        xproj = torch.addmm(b_ih.reshape(-1), x.reshape(B * T, -1), w_ih.reshape(D * G, -1).t())
-        xproj = xproj.add_(b_hh_in.reshape(-1)).view(B, T, D, G)
+        xproj = torch.addmm(p.b_ih.reshape(-1), x.reshape(B * T, -1), p.w_ih.reshape(D * G, -1).t())
+        xproj = xproj.add_(p.b_hh.reshape(-1)).view(B, T, D, G)
         # under autocast xproj comes out bf16: the kernels take the weights in the same dtype
         dt, lengths = xproj.dtype, lengths.to(x.device)
-        extra = ([b_hh[:, G - kb:]] if kb else []) + [stack(p) for p in cell.extra_params]
         fn = cell.fn if backend == "triton" else cell.reference  # torch: only the peephole cell comes here
-        y = fn(xproj, w_hh.to(dt), *[e.to(dt) for e in extra], lengths)[0]  # [B, T, D, H]
+        y = fn(xproj, p.w_hh.to(dt), *[e.to(dt) for e in p.extras], lengths)[0]  # [B, T, D, H]
         return y.reshape(B, T, -1)

@@ -1,6 +1,6 @@
 """The registry of recurrent cells: each cell module describes itself once as `CELL` (a
 `kernels.common.Cell`: its kernels, plan, reference, gate count, public function) and is listed
-here. The AOT compiler (kernels.aot), the benchmark (kernels.bench) and the model (asr.rnn) find
+here. The AOT compiler (kernels.aot), the benchmark (benchmarks.providers) and the model (asr.rnn) find
 cells here; adding a cell is its own module plus one line below.
 """
 from __future__ import annotations

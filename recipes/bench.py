@@ -6,13 +6,15 @@
     python recipes/bench.py bench=flashrnn_cmp bench.dtypes=[fp16] bench.save_results=true
 
 Prints a Markdown table; writes <name>.md, .csv and .png to the Hydra run dir (or bench.out_dir).
+The library: the `benchmarks` package (`benchmarks.harness.run_benchmark`).
 """
 import sys
 
 import hydra
 from omegaconf import DictConfig
 
-from kernels.bench import BenchError, run_benchmark
+from benchmarks.harness import run_benchmark
+from benchmarks.problems import BenchError
 
 
 @hydra.main(config_path="../conf", config_name="bench", version_base="1.3")

@@ -47,7 +47,7 @@ cat "$OUT/env.txt"
 if [ "$DRY" = 1 ]; then
   tests=(tests/kernels/test_reference.py); budget=120
 else
-  tests=(tests/kernels tests/test_cells.py tests/test_rnn.py tests/reliability/test_kernel_numerics.py); budget=210
+  tests=(tests/kernels tests/benchmarks tests/test_cells.py tests/test_rnn.py tests/reliability/test_kernel_numerics.py); budget=210
 fi
 timeout "$budget" "$PY" -m pytest -q -p no:cacheprovider -m "gpu or not slow" --junitxml="$OUT/junit.xml" \
   "${tests[@]}" > "$OUT/tests.log" 2>&1

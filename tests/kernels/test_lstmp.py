@@ -138,7 +138,7 @@ def test_rejects_bad_input(kwargs, match):
 
 def test_bench_provider_with_identity_projection_is_the_lstm():
     """kernels.bench's `triton_lstmp` provider runs W_hr = I (P = H): the plain LSTM, checked as such."""
-    from kernels.bench import _lstmp_as_lstm
+    from benchmarks.providers import _lstmp_as_lstm
     from kernels.reference import lstm_recurrence_reference
 
     g = torch.Generator().manual_seed(3)

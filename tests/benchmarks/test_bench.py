@@ -10,8 +10,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from kernels import bench
-from kernels.bench import BenchError, Provider, Shape, run_benchmark
+from benchmarks import cudnn, harness, problems, providers
+from benchmarks.harness import run_benchmark
+from benchmarks.problems import BenchError, Shape
+from benchmarks.providers import Provider
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = "{name: tiny, layers: 2, hidden: 8, input: 4, batch: 3, time: 5, min_length: 2}"
@@ -44,7 +46,7 @@ def test_cpu_smoke_preset(tmp_path, capsys):
     assert {r["path"] for r in rows if r["provider"] == "interpret"} == {"triton interpreter"}
 
     # a bidirectional, ragged GRU shape: a row for every provider, checked (above) and timed
-    gru = [s.name for s in bench.parse_shapes(cfg.bench.shapes) if s.cell == "gru"]
+    gru = [s.name for s in problems.parse_shapes(cfg.bench.shapes) if s.cell == "gru"]
     assert gru and all(r["cell"] == ("gru" if r["shape"] in gru else "lstm") for r in rows)
     gru_rows = [r for r in rows if r["cell"] == "gru"]
     assert {r["provider"] for r in gru_rows} == set(cfg.bench.providers)
@@ -73,7 +75,7 @@ class _Broken:
     calls = 0
 
     def __init__(self, lstm, dtype, device, bug):
-        self.inner = bench.ChainRunner(lstm, dtype, device, bench.REFERENCE)
+        self.inner = providers.ChainRunner(lstm, dtype, device, providers.REFERENCE)
         self.params = self.inner.params
         self.named_grads = self.inner.named_grads
         self.bug = bug
@@ -89,7 +91,7 @@ class _Broken:
 @pytest.mark.parametrize("shape", [TINY, TINY_GRU], ids=["lstm", "gru"])
 @pytest.mark.parametrize("bug", ["forward", "backward"], ids=["wrong-output", "wrong-gradient"])
 def test_failing_provider_is_marked_and_not_timed(bug, shape, tmp_path, monkeypatch):
-    monkeypatch.setitem(bench.PROVIDERS, "broken", Provider(lambda m, dt, dev: _Broken(m, dt, dev, bug), "cpu"))
+    monkeypatch.setitem(providers.PROVIDERS, "broken", Provider(lambda m, dt, dev: _Broken(m, dt, dev, bug), "cpu"))
     monkeypatch.setattr(_Broken, "calls", 0)
     cfg = bench_cfg(f"bench.out_dir={tmp_path}", f"bench.shapes=[{shape}]",
                     "bench.providers=[reference,broken]", "bench.baseline=reference")
@@ -154,21 +156,21 @@ def test_cuda_providers_are_skipped_on_cpu_with_a_note(tmp_path, capsys):
 
 def test_bad_cell_message_lists_the_cells():
     with pytest.raises(BenchError, match=r"bench\.shapes\[0\]\.cell must be one of lstm, gru, got 'GRU'"):
-        bench.parse_shapes([dict(layers=1, hidden=8, input=4, batch=2, time=5, cell="GRU")])
+        problems.parse_shapes([dict(layers=1, hidden=8, input=4, batch=2, time=5, cell="GRU")])
     # unnamed shapes that differ only in the cell get distinct default names
-    shapes = bench.parse_shapes([dict(layers=1, hidden=8, input=4, batch=2, time=5, cell=c) for c in ("lstm", "gru")])
+    shapes = problems.parse_shapes([dict(layers=1, hidden=8, input=4, batch=2, time=5, cell=c) for c in ("lstm", "gru")])
     assert [s.name for s in shapes] == ["L1xH8-B2-T5", "gru-L1xH8-B2-T5"] and shapes[1].gates == 3
 
 
 def test_lstm_only_provider_reports_gru_shape_not_applicable(tmp_path):
     # triton_peephole / triton_lstmp compute the LSTM: on a GRU shape, a row that says so, before any CUDA work
-    settings = bench.Settings(seed=0, warmup_ms=1, rep_ms=1, check_dtype="fp64", tolerance={"fp32": 1e-4},
+    settings = harness.Settings(seed=0, warmup_ms=1, rep_ms=1, check_dtype="fp64", tolerance={"fp32": 1e-4},
                               device="cpu")
-    shape = bench.parse_shapes([dict(name="g", cell="gru", layers=1, hidden=4, input=3, batch=2, time=3)])[0]
+    shape = problems.parse_shapes([dict(name="g", cell="gru", layers=1, hidden=4, input=3, batch=2, time=3)])[0]
     for name in ("triton_peephole", "triton_lstmp"):
-        row = bench.measure(shape, "fp32", name, settings, bench.ReferenceCache(settings))
+        row = harness.measure(shape, "fp32", name, settings, harness.ReferenceCache(settings))
         assert row["status"] == "n/a" and "lstm cell only" in row["note"] and "fwd_ms" not in row
-    assert bench.PROVIDERS["triton"].cells == bench.PROVIDERS["interpret"].cells == ("lstm", "gru")
+    assert providers.PROVIDERS["triton"].cells == providers.PROVIDERS["interpret"].cells == ("lstm", "gru")
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -176,11 +178,11 @@ def test_chain_gradients_use_the_module_naming(cell):
     # every parameter of nn.LSTM / nn.GRU is checked, bias_hh included (the GRU's b_hn lives inside the
     # reset gate, so its gradient differs from bias_ih's); the reference chain matches the module
     shape = Shape("s", layers=2, hidden=5, input=3, batch=3, time=4, cell=cell)
-    module, x, _, g = bench.make_problem(shape, seed=0)
+    module, x, _, g = problems.make_problem(shape, seed=0)
     named = []
-    for runner in (bench.ChainRunner(module, x.dtype, "cpu", bench.REFERENCE),
-                   bench.ModuleRunner(module, x.dtype, "cpu", packed=False)):
-        y, grads = bench._forward_backward(runner, x.clone().requires_grad_(), None, g)
+    for runner in (providers.ChainRunner(module, x.dtype, "cpu", providers.REFERENCE),
+                   providers.ModuleRunner(module, x.dtype, "cpu", packed=False)):
+        y, grads = harness._forward_backward(runner, x.clone().requires_grad_(), None, g)
         named.append((y, runner.named_grads(grads[1:])))
     (y_chain, chain), (y_module, mod) = named
     assert isinstance(module, torch.nn.GRU if cell == "gru" else torch.nn.LSTM)
@@ -193,8 +195,8 @@ def test_chain_gradients_use_the_module_naming(cell):
 @pytest.mark.parametrize("cell, op", [("lstm", "aten::lstm"), ("gru", "aten::gru")])
 def test_ops_called_sees_which_rnn_implementation_runs(cell, op):
     shape = Shape("s", layers=1, hidden=4, input=3, batch=2, time=3, cell=cell)
-    rnn, x, lengths, _ = bench.make_problem(shape, seed=0)
-    ops = bench.ops_called(lambda: bench.ModuleRunner(rnn, x.dtype, "cpu", packed=False)(x, lengths))
+    rnn, x, lengths, _ = problems.make_problem(shape, seed=0)
+    ops = cudnn.ops_called(lambda: providers.ModuleRunner(rnn, x.dtype, "cpu", packed=False)(x, lengths))
     assert op in ops and "aten::_cudnn_rnn" not in ops
 
 
@@ -222,31 +224,31 @@ FLASHRNN = dict(layers=1, bidirectional=False, hidden=768, input_size=768, batch
 ], ids=["fp16-fwd", "fp16-bwd", "bf16", "packed", "bidirectional", "two-layers", "batch-12",
         "small-h", "small-h-bwd-limit", "fp64", "gru-fp16-no-persist", "gru-small-h", "gru-eesen"])
 def test_cudnn_algo_rules(case, forward, want):
-    assert bench.cudnn_algo(forward=forward, **case, **H100) == want
+    assert cudnn.cudnn_algo(forward=forward, **case, **H100) == want
 
 
 def test_cudnn_algo_excludes_sm86():
     case = dict(FLASHRNN, dtype="fp16", packed=False, forward=True)
-    assert bench.cudnn_algo(**case, capability=(8, 6), sm_count=108, cudnn_version=91000) == "standard"
-    assert bench.cudnn_algo(**case, capability=(8, 0), sm_count=108, cudnn_version=91000) == "persistent"
+    assert cudnn.cudnn_algo(**case, capability=(8, 6), sm_count=108, cudnn_version=91000) == "standard"
+    assert cudnn.cudnn_algo(**case, capability=(8, 0), sm_count=108, cudnn_version=91000) == "persistent"
 
 
 def test_cudnn_algo_gru_persistent_on_volta_only():
     case = dict(FLASHRNN, dtype="fp16", packed=False, forward=True, cell="gru")
-    assert bench.cudnn_algo(**case, capability=(7, 0), sm_count=80, cudnn_version=91000) == "persistent"
-    assert bench.cudnn_algo(**case, capability=(8, 0), sm_count=108, cudnn_version=91000) == "standard"
+    assert cudnn.cudnn_algo(**case, capability=(7, 0), sm_count=80, cudnn_version=91000) == "persistent"
+    assert cudnn.cudnn_algo(**case, capability=(8, 0), sm_count=108, cudnn_version=91000) == "standard"
 
 
 def test_rnn_flops_counts_projection_and_recurrence():
     uni = Shape("u", layers=1, hidden=2, input=3, batch=1, time=5, bidirectional=False)
-    assert bench.rnn_flops(uni, steps=5) == 5 * (2 * 8 * 3 + 2 * 8 * 2)  # [4H x I] and [4H x H] matvecs
+    assert problems.rnn_flops(uni, steps=5) == 5 * (2 * 8 * 3 + 2 * 8 * 2)  # [4H x I] and [4H x H] matvecs
     bi = Shape("b", layers=2, hidden=2, input=3, batch=1, time=5)
     # layer 2 reads both directions' outputs: I_1 = 2H
-    assert bench.rnn_flops(bi, steps=5) == 2 * 5 * 8 * 2 * (3 + 2) + 2 * 5 * 8 * 2 * (4 + 2)
+    assert problems.rnn_flops(bi, steps=5) == 2 * 5 * 8 * 2 * (3 + 2) + 2 * 5 * 8 * 2 * (4 + 2)
     # GRU: 3 gates, [3H x I] and [3H x H] matvecs
     gru = Shape("g", layers=2, hidden=2, input=3, batch=1, time=5, cell="gru")
-    assert bench.rnn_flops(gru, steps=5) == 2 * 5 * 6 * 2 * (3 + 2) + 2 * 5 * 6 * 2 * (4 + 2)
-    assert bench.rnn_flops(gru, steps=5) * 4 == bench.rnn_flops(bi, steps=5) * 3
+    assert problems.rnn_flops(gru, steps=5) == 2 * 5 * 6 * 2 * (3 + 2) + 2 * 5 * 6 * 2 * (4 + 2)
+    assert problems.rnn_flops(gru, steps=5) * 4 == problems.rnn_flops(bi, steps=5) * 3
 
 
 def test_recipe_prints_config_and_reports_bad_values_in_one_line(tmp_path):
