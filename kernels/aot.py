@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import datetime
 import io
+import itertools
 import json
 import os
 import re
@@ -179,6 +180,46 @@ def compile_row(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2, ex
     return row
 
 
+def fits(row: dict) -> bool:
+    """No spill stores or loads, no stack frame, shared memory within the arch's per-block limit."""
+    return (row["spills"], row["spill_loads"], row["stack"]) == (0, 0, 0) and row["shared"] <= row["shared_limit"]
+
+
+def search(name: str, H: int, dtype: torch.dtype, arch: int, exact_fp32: bool, syncs: list[bool],
+           dump: Path | None = None) -> list[dict]:
+    """The rows of one launch (kernel x arch x H x dtype x precision, each variant in syncs) with the
+    launcher's entry; if any does not fit, with the first of configs.CANDIDATES (block_k, num_warps)
+    under which every variant fits (a variant that does not fit ends that candidate's try). Each row
+    gets "fix": the candidate to put in configs.FIXES, None when the entry fits, "none" when no
+    candidate does (the entry's rows are returned)."""
+    def variants(block_k=None, warps=None) -> list[dict]:
+        out = []
+        for sync in syncs:
+            out.append(compile_row(name, H, dtype, arch, exact_fp32=exact_fp32, block_k=block_k, warps=warps,
+                                   sync=sync, dump=dump))
+            if not fits(out[-1]):
+                break
+        return out
+
+    entry = variants()
+    fix = None
+    if not all(map(fits, entry)) or len(entry) < len(syncs):
+        fix, tried = "none", {(entry[0]["block_k"], entry[0]["warps"])}
+        cell_name, kernel = name.rsplit("_", 1)
+        for block_k, warps in configs.CANDIDATES:
+            _, constexprs, _ = launch_plan(cells.get(cell_name), kernel, H, dtype, arch, 2, exact_fp32, block_k, warps)
+            if (constexprs["BK"], warps) in tried:
+                continue  # block_k clipped to the padded K: a configuration already compiled
+            tried.add((constexprs["BK"], warps))
+            rows_ = variants(block_k, warps)
+            if len(rows_) == len(syncs) and all(map(fits, rows_)):
+                entry, fix = rows_, [block_k, warps]
+                break
+        if fix == "none":
+            entry = [compile_row(name, H, dtype, arch, exact_fp32=exact_fp32, sync=s, dump=dump) for s in syncs]
+    return [dict(r, fix=fix) for r in entry]
+
+
 def rows(args) -> list[tuple]:
     """(kernel, H, dtype, arch, exact_fp32, sync) for every row the arguments ask for."""
     out = []
@@ -207,6 +248,8 @@ def main(argv=None) -> None:
                    help="sync: the persistent kernel (grid barrier); step: the step-mode variant")
     p.add_argument("--block-k", type=int, help="compile with this block_k instead of the launcher's")
     p.add_argument("--warps", type=int, help="compile with this num_warps instead of the launcher's")
+    p.add_argument("--search", action="store_true",
+                   help="where the launcher's entry does not fit, try configs.CANDIDATES (JSON field 'fix')")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of the table")
     p.add_argument("--dump", type=Path, help="write each row's PTX and cubin to this folder")
     p.add_argument("--header", action="store_true",
@@ -222,6 +265,11 @@ def main(argv=None) -> None:
               "bytes, stack = stack frame bytes per thread, shared = bytes per block)")
     if not args.json:
         print(" ".join(f"{c:>9}" for c in COLUMNS))
+    if args.search:
+        for launch, group in itertools.groupby(rows(args), key=lambda r: r[:5]):
+            for row in search(*launch, [r[5] for r in group], dump=args.dump):
+                print(json.dumps(row) if args.json else " ".join(f"{row[c]!s:>9}" for c in COLUMNS), flush=True)
+        return
     for name, H, dtype, arch, exact, sync in rows(args):
         row = compile_row(name, H, dtype, arch, exact_fp32=exact, block_k=args.block_k, warps=args.warps, sync=sync,
                           dump=args.dump)

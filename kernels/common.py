@@ -306,6 +306,7 @@ class Plan:
     n_bt: int
     lengths: torch.Tensor        # [B] int32
     tile_len: torch.Tensor       # [n_btiles] int32: the longest sequence of each batch tile
+    rows: torch.Tensor           # [B] int32: slot bt·BB + i of tile bt is batch row rows[bt·BB + i]
     max_len: int
     requested: str               # LaunchConfig.mode
     device: torch.device
@@ -377,9 +378,20 @@ class Plan:
 
 
 def make_plan(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype, config: LaunchConfig,
-              weight_elements: Callable[[int, int], int], bwd_config: LaunchConfig | None = None, P: int = 0) -> Plan:
+              weight_elements: Callable[[int, int], int], bwd_config: LaunchConfig | None = None, P: int = 0,
+              sort_rows: bool = False) -> Plan:
     """The plan of one call. weight_elements(BH, BP) -> entries of one program's weight slice (residency);
-    bwd_config: the backward kernel's block_k / num_warps (None: config's); P: LSTMP's projection size."""
+    bwd_config: the backward kernel's block_k / num_warps (None: config's); P: LSTMP's projection size.
+
+    Length sorting (sort_rows, the cell's opt-in; its kernels must take rows_ptr): the batch rows are
+    dealt to the tiles longest first, so a tile's longest sequence is close to its rows' lengths and
+    a tile of short rows ends early (barrier groups are per batch tile). Nothing is gathered:
+        rows      int32 [B]          stable argsort of lengths, descending (sort_rows False: arange);
+                                     slot bt·BB + i of batch tile bt is batch row rows[bt·BB + i]
+        tile_len  int32 [n_btiles]   the longest length among each tile's slots (0 for none)
+    Each kernel loads `rows = tl.load(rows_ptr + slot, mask=slot < B)` in its prologue and addresses
+    every input, output, state and exchange buffer through rows, so everything stays in natural
+    batch order: the caller neither permutes its inputs nor restores its outputs."""
     _check_config(config)
     HP = padded_hidden(H)
     BH = min(config.block_h, HP)
@@ -389,13 +401,18 @@ def make_plan(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torc
     BK = min(config.block_k, HP, PP or HP)
     bwd = bwd_config or config
     precision = dot_precision(dtype)
+    if sort_rows:
+        rows = torch.sort(lengths, descending=True, stable=True).indices
+    else:
+        rows = torch.arange(B, device=lengths.device)
     padded = torch.zeros(n_bt * config.block_b, dtype=torch.int32, device=lengths.device)
-    padded[:B] = lengths
+    padded[:B] = lengths[rows]
     return Plan(B=B, T=T, D=D, H=H, HP=HP, BH=BH, BB=config.block_b, BK=BK, num_warps=config.num_warps,
                 bwd_BK=min(bwd.block_k, HP, PP or HP), bwd_num_warps=bwd.num_warps, dot_precision=precision,
                 resident=weights_resident(weight_elements(BH, BP), dtype, precision), n_hb=n_hb, n_bt=n_bt,
                 lengths=lengths, tile_len=padded.view(n_bt, config.block_b).amax(dim=1).contiguous(),
-                max_len=int(lengths.max()), requested=config.mode, device=lengths.device, P=P, PP=PP, BP=BP)
+                rows=rows.to(torch.int32).contiguous(), max_len=int(lengths.max()), requested=config.mode,
+                device=lengths.device, P=P, PP=PP, BP=BP)
 
 
 # --------------------------------------------------------------------------------------
@@ -414,7 +431,7 @@ class Kernel:
     backward: bool = False   # launched with the plan's bwd_BK / bwd_num_warps
 
 
-INT_PTRS = frozenset({"len_ptr", "tile_len_ptr", "count_ptr", "flag_ptr"})
+INT_PTRS = frozenset({"len_ptr", "tile_len_ptr", "rows_ptr", "count_ptr", "flag_ptr"})
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def _gru_fwd_kernel(
     xproj_ptr, w_ptr, bhn_ptr, y_ptr,   # [B,T,D,3H], [D,3H,H], [D,H], [B,T,D,H]
     hbuf_ptr, hn_ptr,                   # [2,D,B,H] fp32 (h ping-pong), [D,B,H] fp32
     gsave_ptr, hsave_ptr,               # [B,T,D,3H] r z n, [B,T,D,2H] fp32 (a_n, h_t)
-    len_ptr, tile_len_ptr,              # [B] int32, [n_btiles] int32
+    len_ptr, tile_len_ptr, rows_ptr,    # [B] int32, [n_btiles] int32, [B] int32 (Plan.rows)
     count_ptr, flag_ptr,                # [n_btiles, D] int32 barrier counters, [1] int32 timed out
     B, T, tile0, s_begin, n_steps, spin_limit,
     H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
@@ -52,8 +52,9 @@ def _gru_fwd_kernel(
     n_hb = tl.num_programs(1)
     backward = (d == 1) | REVERSE
 
-    rows = bt * BB + tl.arange(0, BB)
-    rmask = rows < B
+    slot = bt * BB + tl.arange(0, BB)   # this tile's slots in the length-sorted order (make_plan)
+    rmask = slot < B
+    rows = tl.load(rows_ptr + slot, mask=rmask, other=0)   # their batch rows
     rows64 = rows.to(tl.int64)
     cols = hb * BH + tl.arange(0, BH)
     cmask = cols < H
@@ -137,7 +138,7 @@ def _gru_bwd_kernel(
     dy_ptr, w_ptr, gsave_ptr, hsave_ptr, h0_ptr,   # [B,T,D,H], [D,3H,H], saved, [D,B,H] fp32
     dx_ptr, gbuf_ptr,                              # [B,T,D,3H] fp32 d xproj, [2,D,B,3H] fp32 d a
     dh_ptr,                                        # [D,B,H] fp32: dh_n in, dh_0 out
-    len_ptr, tile_len_ptr, count_ptr, flag_ptr,
+    len_ptr, tile_len_ptr, rows_ptr, count_ptr, flag_ptr,
     B, T, tile0, k_begin, n_steps, spin_limit,
     H: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr,
     BK: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr,
@@ -149,8 +150,9 @@ def _gru_bwd_kernel(
     n_hb = tl.num_programs(1)
     backward = (d == 1) | REVERSE
 
-    rows = bt * BB + tl.arange(0, BB)
-    rmask = rows < B
+    slot = bt * BB + tl.arange(0, BB)   # this tile's slots in the length-sorted order (make_plan)
+    rmask = slot < B
+    rows = tl.load(rows_ptr + slot, mask=rmask, other=0)   # their batch rows
     rows64 = rows.to(tl.int64)
     cols = hb * BH + tl.arange(0, BH)
     cmask = cols < H
@@ -243,7 +245,8 @@ def plan_gru(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch
              config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
     """The plan of one call; config None: configs.family_config("gru", ...) on sm_<arch>."""
     config, bwd = launch_configs("gru", H, dtype, arch, dot_precision(dtype), config)
-    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 3 * BH * padded_hidden(H), bwd)
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 3 * BH * padded_hidden(H), bwd,
+                     sort_rows=True)
 
 
 def constexprs(plan: Plan, reverse: bool) -> dict:
@@ -270,7 +273,7 @@ def _forward(xproj, w_hh, b_hn, lengths, h0, reverse: bool, save: bool, config):
         hsave = alloc((B, T, D, 2 * H), f32, dev, fill_nan=False)
     else:
         gsave, hsave = y, hn  # never touched (SAVE=False)
-    args = [xproj, w_hh, b_hn, y, hbuf, hn, gsave, hsave, lengths, plan.tile_len]
+    args = [xproj, w_hh, b_hn, y, hbuf, hn, gsave, hsave, lengths, plan.tile_len, plan.rows]
     plan.launch(_gru_fwd_kernel, args, dict(constexprs(plan, reverse), SAVE=save), plan.max_len, inout=[hbuf])
     return y, hn.to(dtype), ((gsave, hsave) if save else None), plan
 
@@ -284,7 +287,7 @@ def _backward(dy, dhn, w_hh, h0, saved, plan: Plan, reverse: bool):
     dh = torch.zeros(D, B, H, dtype=f32, device=dev) if dhn is None else dhn.to(f32).clone()
     h_first = torch.zeros(D, B, H, dtype=f32, device=dev) if h0 is None else h0.to(f32).contiguous()
     dy = torch.zeros(B, T, D, H, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
-    args = [dy, w_hh, gsave, hsave, h_first, dx, gbuf, dh, plan.lengths, plan.tile_len]
+    args = [dy, w_hh, gsave, hsave, h_first, dx, gbuf, dh, plan.lengths, plan.tile_len, plan.rows]
     plan.launch(_gru_bwd_kernel, args, bwd_constexprs(plan, reverse), plan.max_len + 1, plan.bwd_num_warps,
                 inout=[dh])
     return dx, dh

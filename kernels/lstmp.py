@@ -49,7 +49,7 @@ def _lstmp_fwd_kernel(
     hbuf_ptr, mbuf_ptr, cstate_ptr,     # [2,D,B,P] fp32 (h ping-pong), [D,B,H] fp32 (m_t), [D,B,H] fp32 (c)
     hn_ptr, cn_ptr,                     # [D,B,P], [D,B,H] fp32
     gsave_ptr, csave_ptr,               # [B,T,D,4H] activated gates, [B,T,D,H] fp32 c_t
-    len_ptr, tile_len_ptr,              # [B] int32, [n_btiles] int32
+    len_ptr, tile_len_ptr, rows_ptr,    # [B] int32, [n_btiles] int32, [B] int32 (Plan.rows)
     count_ptr, flag_ptr,                # [n_btiles, D] int32 barrier counters, [1] int32 timed out
     B, T, tile0, i_begin, n_steps, spin_limit,             # iterations: 2 per time step (phase A, phase B)
     H: tl.constexpr, HP: tl.constexpr, P: tl.constexpr, PP: tl.constexpr, D: tl.constexpr,
@@ -63,8 +63,9 @@ def _lstmp_fwd_kernel(
     n_hb = tl.num_programs(1)
     backward = (d == 1) | REVERSE
 
-    rows = bt * BB + tl.arange(0, BB)
-    rmask = rows < B
+    slot = bt * BB + tl.arange(0, BB)   # this tile's slots in the length-sorted order (make_plan)
+    rmask = slot < B
+    rows = tl.load(rows_ptr + slot, mask=rmask, other=0)   # their batch rows
     rows64 = rows.to(tl.int64)
     cols = hb * BH + tl.arange(0, BH)             # cell units of this program       [BH]
     cmask = cols < H
@@ -168,7 +169,7 @@ def _lstmp_bwd_kernel(
     dy_ptr, w_ptr, wr_ptr, gsave_ptr, csave_ptr, c0_ptr,  # [B,T,D,P], [D,4H,P], [D,P,H], saved, [D,B,H] fp32
     dx_ptr, gbuf_ptr, dhbuf_ptr, dhsave_ptr,              # [B,T,D,4H] fp32, [D,B,4H] fp32, [D,B,P] fp32, [B,T,D,P] fp32
     dh_ptr, dc_ptr,                                       # [D,B,P] fp32 dh_n in, dh_0 out; [D,B,H] fp32 dc_n, dc_0
-    len_ptr, tile_len_ptr, count_ptr, flag_ptr,
+    len_ptr, tile_len_ptr, rows_ptr, count_ptr, flag_ptr,
     B, T, tile0, i_begin, n_steps, spin_limit,
     H: tl.constexpr, HP: tl.constexpr, P: tl.constexpr, PP: tl.constexpr, D: tl.constexpr,
     BH: tl.constexpr, BP: tl.constexpr, BB: tl.constexpr, BK: tl.constexpr, REVERSE: tl.constexpr,
@@ -180,8 +181,9 @@ def _lstmp_bwd_kernel(
     n_hb = tl.num_programs(1)
     backward = (d == 1) | REVERSE
 
-    rows = bt * BB + tl.arange(0, BB)
-    rmask = rows < B
+    slot = bt * BB + tl.arange(0, BB)   # this tile's slots in the length-sorted order (make_plan)
+    rmask = slot < B
+    rows = tl.load(rows_ptr + slot, mask=rmask, other=0)   # their batch rows
     rows64 = rows.to(tl.int64)
     cols = hb * BH + tl.arange(0, BH)
     cmask = cols < H
@@ -306,7 +308,8 @@ def plan_lstmp(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: tor
     slice on chip is 4·BH·PP (W_hh rows) + BP·HP (W_hr rows)."""
     config, bwd = launch_configs("lstmp", H, dtype, arch, dot_precision(dtype), config)
     PP, HP = padded_hidden(P), padded_hidden(H)
-    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * PP + BP * HP, bwd, P=P)
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * PP + BP * HP, bwd, P=P,
+                     sort_rows=True)
 
 
 def constexprs(plan: Plan, reverse: bool) -> dict:
@@ -337,7 +340,7 @@ def _forward(xproj, w_hh, w_hr, lengths, h0, c0, reverse: bool, save: bool, conf
         csave = alloc((B, T, D, H), f32, dev, fill_nan=False)
     else:
         gsave, csave = y, hn  # never touched (SAVE=False)
-    args = [xproj, w_hh, w_hr, y, hbuf, mbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len]
+    args = [xproj, w_hh, w_hr, y, hbuf, mbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len, plan.rows]
     plan.launch(_lstmp_fwd_kernel, args, dict(constexprs(plan, reverse), SAVE=save), 2 * plan.max_len,
                 inout=[hbuf, cstate])
     return y, hn.to(dtype), cn.to(dtype), ((gsave, csave) if save else None), plan
@@ -355,7 +358,8 @@ def _backward(dy, dhn, dcn, w_hh, w_hr, c0, saved, plan: Plan, reverse: bool):
     dc = torch.zeros(D, B, H, dtype=f32, device=dev) if dcn is None else dcn.to(f32).clone()
     c_first = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).contiguous()
     dy = torch.zeros(B, T, D, P, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
-    args = [dy, w_hh, w_hr, gsave, csave, c_first, dx, gbuf, dhbuf, dhsave, dh, dc, plan.lengths, plan.tile_len]
+    args = [dy, w_hh, w_hr, gsave, csave, c_first, dx, gbuf, dhbuf, dhsave, dh, dc, plan.lengths, plan.tile_len,
+            plan.rows]
     plan.launch(_lstmp_bwd_kernel, args, bwd_constexprs(plan, reverse), 2 * plan.max_len + 1,
                 plan.bwd_num_warps, inout=[dh, dc])
     return dx, dhsave, dh, dc

@@ -135,6 +135,47 @@ def test_explicit_persistent_mode_checks_capacity(monkeypatch):
 
 
 # --------------------------------------------------------------------------------------
+# length sorting (make_plan's rows and tile_len)
+
+def _plan(lengths, sort_rows):
+    lengths = torch.tensor(lengths, dtype=torch.int32)
+    return kcommon.make_plan(len(lengths), int(lengths.max()), 2, 64, lengths, torch.float32,
+                             LaunchConfig(block_h=16), lambda BH, BP: 0, sort_rows=sort_rows)
+
+
+def test_sorted_tiles_take_the_longest_rows_first():
+    """Lengths [9, 1, 8, 2] repeated over two tiles of 16: natural order puts a 9 in both tiles,
+    sorted the tiles are the sixteen 9s and 8s (tile_len 9) and the sixteen 1s and 2s (tile_len 2)."""
+    lengths = [9, 1, 8, 2] * 8
+    assert _plan(lengths, sort_rows=False).tile_len.tolist() == [9, 9]
+    plan = _plan(lengths, sort_rows=True)
+    assert plan.tile_len.tolist() == [9, 2]
+    assert plan.rows.dtype == torch.int32 and plan.rows.is_contiguous()
+    assert sorted(torch.tensor(lengths)[plan.rows.long()].tolist()[:16]) == [8] * 8 + [9] * 8
+
+
+@pytest.mark.parametrize("B", [1, 16, 37])
+def test_sorted_tile_len_is_minimal_and_stable(B):
+    """tile_len[k] is the (k·BB)-th longest length: no assignment of rows to tiles of BB does better
+    (its k-th longest tile holds one of the k·BB + 1 longest rows). Ties keep batch order (stable);
+    B not a multiple of BB: the last tile is short and holds the shortest rows."""
+    g = torch.Generator().manual_seed(B)
+    lengths = torch.randint(1, 12, (B,), generator=g).tolist()
+    lengths[B // 2] = 1
+    plan = _plan(lengths, sort_rows=True)
+    ordered = sorted(lengths, reverse=True)
+    assert plan.tile_len.tolist() == ordered[::16]
+    rows = plan.rows.tolist()
+    assert sorted(rows) == list(range(B))
+    assert [lengths[r] for r in rows] == ordered
+    assert all(a < b for a, b in zip(rows, rows[1:]) if lengths[a] == lengths[b])  # stable
+    natural = _plan(lengths, sort_rows=False)
+    assert natural.rows.tolist() == list(range(B))
+    assert natural.tile_len.tolist() == [max(lengths[i:i + 16]) for i in range(0, B, 16)]
+    assert sum(plan.tile_len.tolist()) <= sum(natural.tile_len.tolist())
+
+
+# --------------------------------------------------------------------------------------
 # the real kernels under the interpreter, programs concurrent (kernels.testing)
 
 needs_harness = pytest.mark.skipif(not INTERPRET, reason="the concurrent-programs harness needs TRITON_INTERPRET=1")

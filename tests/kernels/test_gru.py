@@ -3,11 +3,15 @@
 Without CUDA this runs under TRITON_INTERPRET=1 (tests/conftest.py); every output buffer starts
 as NaN (DEBUG_FILL_NAN), so an element the kernels forget to write fails the test.
 """
+import os
+
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from kernels import LaunchConfig, gru_recurrence, gru_recurrence_reference
+from kernels.gru import plan_gru
+from kernels.testing import concurrent_programs
 from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference, nan_fill  # noqa: F401 (nan_fill: autouse)
 
 
@@ -71,6 +75,30 @@ def test_only_final_state_used_and_no_initial_state():
 ])
 def test_more_shapes_match_reference(B, T, D, H, lengths, reverse, config):
     _check(B, T, D, H, lengths, torch.float32, config, reverse)
+
+
+# B = 19 (two tiles of 16, the second short), lengths in shuffled order with length-1 rows: sorted,
+# the tiles hold the 16 longest rows (tile_len 7) and lengths 2, 1, 1 (tile_len 2; natural order: 7, 6)
+SHUFFLED19 = [3, 7, 1, 5, 2, 6, 4, 7, 2, 5, 3, 6, 1, 4, 7, 2, 6, 3, 5]
+INTERPRETER = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+@pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(
+    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))])
+def test_length_sorted_tiles_match_reference(mode):
+    """Rows dealt to the batch tiles longest first (make_plan's rows): values and every gradient in
+    natural batch order, step by step and persistent (2 hidden blocks x 2 batch tiles x 2 directions)."""
+    B, T, D, H = 19, 7, 2, 32
+    plan = plan_gru(B, T, D, H, torch.tensor(SHUFFLED19, dtype=torch.int32), torch.float32,
+                    LaunchConfig(block_h=16), None)
+    assert plan.tile_len.tolist() == [7, 2]
+    assert sorted(plan.rows.tolist()) == list(range(B)) and plan.rows.tolist() != list(range(B))
+    if mode == "step":
+        _check(B, T, D, H, SHUFFLED19, torch.float32, STEP)
+        return
+    with concurrent_programs() as launches:
+        _check(B, T, D, H, SHUFFLED19, torch.float32, LaunchConfig(block_h=16))
+    assert [launch.grid for launch in launches] == [(D, 2, 2)] * 2  # one persistent forward, one backward
 
 
 def _nn_gru_with_kernel(gru: torch.nn.GRU, x, lengths, h0, config=None):

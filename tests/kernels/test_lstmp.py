@@ -4,11 +4,15 @@
 Without CUDA this runs under TRITON_INTERPRET=1 (tests/conftest.py); every output buffer starts
 as NaN (DEBUG_FILL_NAN), so an element the kernels forget to write fails the test.
 """
+import os
+
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from kernels import LaunchConfig, lstmp_recurrence, lstmp_recurrence_reference
+from kernels.lstmp import plan_lstmp
+from kernels.testing import concurrent_programs
 from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference, nan_fill  # noqa: F401 (nan_fill: autouse)
 
 
@@ -57,6 +61,30 @@ def test_fp32_matches_reference(B, T, D, H, P, lengths, reverse, config):
 @pytest.mark.parametrize("dtype", ["bf16", "fp16"])
 def test_half_dtypes_match_reference(dtype):
     _check(5, 6, 2, 20, 12, [6, 2, 1, 5, 6], DT[dtype], STEP)
+
+
+# B = 19 (two tiles of 16, the second short), lengths in shuffled order with length-1 rows: sorted,
+# the tiles hold the 16 longest rows (tile_len 7) and lengths 2, 1, 1 (tile_len 2; natural order: 7, 6)
+SHUFFLED19 = [3, 7, 1, 5, 2, 6, 4, 7, 2, 5, 3, 6, 1, 4, 7, 2, 6, 3, 5]
+INTERPRETER = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+@pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(
+    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))])
+def test_length_sorted_tiles_match_reference(mode):
+    """Rows dealt to the batch tiles longest first (make_plan's rows): values and every gradient in
+    natural batch order, step by step and persistent (2 hidden blocks x 2 batch tiles x 2 directions)."""
+    B, T, D, H, P = 19, 7, 2, 32, 20
+    plan = plan_lstmp(B, T, D, H, torch.tensor(SHUFFLED19, dtype=torch.int32), torch.float32,
+                      LaunchConfig(block_h=16), None, P)
+    assert plan.tile_len.tolist() == [7, 2]
+    assert sorted(plan.rows.tolist()) == list(range(B)) and plan.rows.tolist() != list(range(B))
+    if mode == "step":
+        _check(B, T, D, H, P, SHUFFLED19, torch.float32, STEP)
+        return
+    with concurrent_programs() as launches:
+        _check(B, T, D, H, P, SHUFFLED19, torch.float32, LaunchConfig(block_h=16))
+    assert [launch.grid for launch in launches] == [(D, 2, 2)] * 2  # one persistent forward, one backward
 
 
 @pytest.mark.parametrize("use", [("c",), ("h",)], ids=lambda u: "only-" + "-".join(u))
