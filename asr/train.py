@@ -7,6 +7,18 @@ Layout of `cfg.exp_dir`:
   epoch-N.pt       model after epoch N (only the last `avg_last` are kept)
   log.csv, tb/     scalars (CSV and TensorBoard);   curves.png  loss and dev CER/WER plot
 Run under `torchrun --nproc_per_node=N` for DDP (gloo on CPU, NCCL on GPU); rank 0 logs and saves.
+
+The stages, in the order `train` runs them:
+  check_config, setup_device      the config's values; rank, world size, device (joins DDP)
+  read_features, last.pt          the feature store's config and CMVN; the state to resume from
+  build_data                      tokenizer, train/dev sets (on-the-fly VTLP), bucketed sampler
+  build_state                     seeded model + AdamW in a `TrainState` (asr/training_state.py), resumed
+  prepare_run                     DDP wrapper, SpecAugment, exp_dir, log.csv / TensorBoard: a `Run`
+  train_one_epoch                 compute_loss, update, log, last.pt every save_every_steps; stops
+                                  at `stop_reason` (max_steps, max_minutes) or the epoch's end
+  end_of_epoch                    validate, epoch-N.pt, save_best, last.pt, early stopping verdict
+  stop_reason                     the one stop condition: early stopping, max_epochs, max_steps, max_minutes
+  finish                          validate the final model, save_best, last.pt, averaging, metrics.json
 """
 from __future__ import annotations
 
@@ -19,6 +31,7 @@ import os
 import random
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +49,8 @@ from asr.model import CTCModel, build_model
 from asr.progress import progress as progress_bar  # (a local `progress` below is the schedule fraction)
 from asr.rnn import ConfigError
 from asr.scoring import wer_cer
-from asr.tokenizer import build_tokenizer, tokenizer_from_dict
+from asr.tokenizer import Tokenizer, build_tokenizer, tokenizer_from_dict
+from asr.training_state import TrainState
 from asr.errors import ASRError
 
 log = logging.getLogger(__name__)
@@ -72,6 +86,21 @@ def setup_device(tc: DictConfig) -> tuple[int, int, torch.device]:
         torch.cuda.set_device(local_rank)
         return rank, world, torch.device("cuda", local_rank)
     return rank, world, torch.device("cpu")
+
+
+def check_config(tc: DictConfig) -> None:
+    """ConfigError naming the first `train.*` value training cannot run with."""
+    for key in ("max_epochs", "max_frames", "max_bad_batches"):
+        if not isinstance(tc[key], int) or tc[key] <= 0:
+            raise ConfigError(f"train.{key}={tc[key]!r} must be an integer > 0")
+    for key in ("lr", "grad_clip"):  # grad_clip <= 0 would zero or flip every gradient
+        if not isinstance(tc[key], (int, float)) or tc[key] <= 0:
+            raise ConfigError(f"train.{key}={tc[key]!r} must be > 0")
+    for key in ("warmup_steps", "max_steps", "schedule_steps"):
+        if not isinstance(tc.get(key, 0), int) or tc.get(key, 0) < 0:
+            raise ConfigError(f"train.{key}={tc[key]!r} must be an integer >= 0")
+    if not isinstance(tc.min_lr_ratio, (int, float)) or not 0 <= tc.min_lr_ratio <= 1:
+        raise ConfigError(f"train.min_lr_ratio={tc.min_lr_ratio!r} must be in [0, 1]")
 
 
 def lr_at(tc: DictConfig, step: int, progress: float) -> float:
@@ -112,21 +141,6 @@ def evaluate(model: CTCModel, dataset: FeatureDataset, tokenizer, max_frames: in
 
 def _autocast(device: torch.device, amp: bool):
     return torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else nullcontext()
-
-
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def param_digest(model: torch.nn.Module) -> str:
@@ -231,37 +245,35 @@ def write_average(paths: list[str], best_cer: float, exp_dir: Path, score) -> di
     return {"tried": tried, "decision": decision, "checkpoint": str(exp_dir / ("avg.pt" if avg is not None else "best.pt"))}
 
 
-def train(cfg: DictConfig) -> dict:
-    """Train a CTC model as configured; returns the final metrics. Safe to rerun after a kill."""
-    tc = cfg.train
-    for key in ("max_epochs", "max_frames", "max_bad_batches"):
-        if not isinstance(tc[key], int) or tc[key] <= 0:
-            raise ConfigError(f"train.{key}={tc[key]!r} must be an integer > 0")
-    for key in ("lr", "grad_clip"):  # grad_clip <= 0 would zero or flip every gradient
-        if not isinstance(tc[key], (int, float)) or tc[key] <= 0:
-            raise ConfigError(f"train.{key}={tc[key]!r} must be > 0")
-    for key in ("warmup_steps", "max_steps", "schedule_steps"):
-        if not isinstance(tc.get(key, 0), int) or tc.get(key, 0) < 0:
-            raise ConfigError(f"train.{key}={tc[key]!r} must be an integer >= 0")
-    if not isinstance(tc.min_lr_ratio, (int, float)) or not 0 <= tc.min_lr_ratio <= 1:
-        raise ConfigError(f"train.min_lr_ratio={tc.min_lr_ratio!r} must be in [0, 1]")
-    rank, world, device = setup_device(tc)
-    master = rank == 0
-    if tc.num_threads:
-        torch.set_num_threads(tc.num_threads)
-    exp_dir = Path(cfg.exp_dir)
-    last_path = exp_dir / "last.pt"
-
-    # ---- features, tokenizer, data
-    fdir = Path(cfg.features.dir)
+# ---- the stages of a training run, in the order `train` runs them -------------------------------
+def read_features(fdir: Path) -> tuple[dict, dict]:
+    """(the store's feature config, its CMVN {"mean" [F], "std" [F]} float32)."""
     if not (fdir / "features.json").is_file() or not (fdir / "cmvn.pt").is_file():
         raise DataError(f"feature store {fdir} has no features.json/cmvn.pt: run recipes/extract_features.py first")
     features_cfg = json.loads((fdir / "features.json").read_text())
     cmvn = torch.load(fdir / "cmvn.pt", map_location="cpu")
-    cmvn = {"mean": cmvn["mean"].float(), "std": cmvn["std"].float()}
-    state = load_checkpoint(last_path, training_state=True) if tc.resume and last_path.exists() else None
-    if state is not None:
-        tokenizer = tokenizer_from_dict(state["tokenizer"])
+    return features_cfg, {"mean": cmvn["mean"].float(), "std": cmvn["std"].float()}
+
+
+@dataclass
+class Data:
+    """What the model trains and validates on; `dev_set` is rank 0's only."""
+
+    tokenizer: Tokenizer
+    train_set: FeatureDataset
+    dev_set: FeatureDataset | None
+    sampler: BucketBatchSampler  # this rank's share of the length-bucketed batches
+    features_cfg: dict
+    cmvn: dict
+    input_dim: int  # F, mel bins
+
+
+def build_data(cfg: DictConfig, rank: int, world: int, features_cfg: dict, cmvn: dict,
+               resumed: dict | None) -> Data:
+    """Tokenizer (a resumed run's own, else built from `model.tokenizer`), datasets and sampler."""
+    tc, fdir = cfg.train, Path(cfg.features.dir)
+    if resumed is not None:
+        tokenizer = tokenizer_from_dict(resumed["tokenizer"])
     else:
         tok_cfg = cfg.model.tokenizer
         texts = []
@@ -276,195 +288,279 @@ def train(cfg: DictConfig) -> dict:
                                        int(features_cfg.get("sample_rate", 16000)))
     train_set = FeatureDataset.from_store(fdir, tc.train_split, tokenizer, cmvn, max_frames=tc.max_frames,
                                           augment=online, augment_seed=tc.seed)
-    dev_set = FeatureDataset.from_store(fdir, tc.valid_split, tokenizer, cmvn) if master else None
+    dev_set = FeatureDataset.from_store(fdir, tc.valid_split, tokenizer, cmvn) if rank == 0 else None
     sampler = BucketBatchSampler(train_set.lengths, tc.max_frames, tc.max_utts, shuffle=True, seed=tc.seed,
                                  rank=rank, world_size=world)
-    input_dim = int(train_set.feats[0].shape[1])
+    return Data(tokenizer, train_set, dev_set, sampler, features_cfg, cmvn, int(train_set.feats[0].shape[1]))
 
-    # ---- model, optimizer, (resumed) state
+
+def build_state(cfg: DictConfig, data: Data, device: torch.device, resumed: dict | None, last_path: Path,
+                master: bool) -> TrainState:
+    """Seeded model and AdamW, at the sampler's start; or all of it as `resumed` (a last.pt) left it."""
+    tc = cfg.train
     random.seed(tc.seed)
     np.random.seed(tc.seed)
     torch.manual_seed(tc.seed)
-    model = build_model(cfg.model, input_dim, tokenizer.vocab_size).to(device)
+    model = build_model(cfg.model, data.input_dim, data.tokenizer.vocab_size).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tuple(tc.betas), weight_decay=tc.weight_decay)
-    specaug = SpecAugment(**{k: v for k, v in tc.spec_augment.items() if k != "enabled"}) if tc.spec_augment.enabled else None
-    step, elapsed, train_time, utts_seen, bad_batches = 0, 0.0, 0.0, 0, 0
-    best_cer, bad_epochs, epoch_ckpts = math.inf, 0, []
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        sampler.load_state_dict(state["sampler"])
-        _set_rng_state(state["rng"])
-        t = state["train"]
-        step, elapsed, train_time, utts_seen = t["step"], t["elapsed"], t["train_time"], t["utts_seen"]
-        best_cer, bad_epochs, epoch_ckpts = t["best_cer"], t["bad_epochs"], t["epoch_ckpts"]
-        bad_batches = t.get("bad_batches", 0)
+    state = TrainState(model, optimizer, data.sampler)
+    if resumed is not None:
+        state.load_state_dict(resumed)
         if master:
-            log.info("resumed from %s: step %d, epoch %d, batch %d", last_path, step, sampler.epoch, sampler.batch_idx)
-    train_set.set_epoch(sampler.epoch)
+            log.info("resumed from %s: step %d, epoch %d, batch %d", last_path, state.step, state.epoch,
+                     state.sampler.batch_idx)
+    data.train_set.set_epoch(state.epoch)  # the epoch's VTLP draws
+    return state
+
+
+@dataclass
+class Run:
+    """What stays fixed while a process trains: config, devices, data, output folder and logs."""
+
+    cfg: DictConfig
+    rank: int
+    world: int
+    device: torch.device
+    data: Data
+    ddp_model: torch.nn.Module  # what the forward pass goes through: the model, DDP-wrapped when world > 1
+    specaug: SpecAugment | None
+    meta: dict  # what every checkpoint holds besides weights: model_cfg, tokenizer, features, cmvn
+    total_steps: int  # the LR schedule's horizon in updates
+    writer: object | None  # TensorBoard SummaryWriter (rank 0)
+    t_start: float  # time.time() at the start, minus the elapsed time of the runs this one resumes
+
+    @property
+    def tc(self) -> DictConfig:
+        return self.cfg.train
+
+    @property
+    def master(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def exp_dir(self) -> Path:
+        return Path(self.cfg.exp_dir)
+
+    @property
+    def budget_s(self) -> float:
+        return self.tc.max_minutes * 60
+
+
+def prepare_run(cfg: DictConfig, rank: int, world: int, device: torch.device, data: Data,
+                state: TrainState) -> Run:
+    """DDP wrapper, SpecAugment, the schedule's horizon; on rank 0 exp_dir, config.yaml and the logs
+    (log.csv cut back to the resumed step, TensorBoard purged past it)."""
+    tc, model, exp_dir = cfg.train, state.model, Path(cfg.exp_dir)
+    specaug = SpecAugment(**{k: v for k, v in tc.spec_augment.items() if k != "enabled"}) if tc.spec_augment.enabled else None
     n_params = sum(p.numel() for p in model.parameters())
     ddp_model = model
     if world > 1:
         ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     model.train()
-
-    meta = {"model_cfg": model.config, "tokenizer": tokenizer.to_dict(), "features": features_cfg, "cmvn": cmvn}
+    meta = {"model_cfg": model.config, "tokenizer": data.tokenizer.to_dict(), "features": data.features_cfg,
+            "cmvn": data.cmvn}
     writer = None
-    csv_path = exp_dir / "log.csv"
-    if master:
+    if rank == 0:
         exp_dir.mkdir(parents=True, exist_ok=True)
         for tmp in remove_stale_tmp(exp_dir):
             log.info("removed %s, left by a run killed while saving", tmp.name)
         (exp_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        _csv_truncate(csv_path, step)
+        _csv_truncate(exp_dir / "log.csv", state.step)
         from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(exp_dir / "tb"), purge_step=step or None)
+        writer = SummaryWriter(str(exp_dir / "tb"), purge_step=state.step or None)
         log.info("model %s: %.2fM parameters, vocab %d, input %d x%d; %d train / %d dev utterances; "
-                 "%d ranks on %s", cfg.model.name, n_params / 1e6, tokenizer.vocab_size, input_dim,
-                 model.subsampling, len(train_set), len(dev_set), world, device)
-
-    def save_last() -> None:
-        save_checkpoint({**meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "sampler": sampler.state_dict(), "rng": _rng_state(), "step": step, "epoch": sampler.epoch,
-                         "train": {"step": step, "elapsed": elapsed, "train_time": train_time, "utts_seen": utts_seen,
-                                   "best_cer": best_cer, "bad_epochs": bad_epochs, "epoch_ckpts": epoch_ckpts,
-                                   "bad_batches": bad_batches}},
-                        last_path)
-
-    def validate() -> dict:
-        r = evaluate(model, dev_set, tokenizer, tc.max_frames, device, tc.amp, tc.valid_max_utts)
-        _csv_log(csv_path, {"step": step, "epoch": sampler.epoch, "elapsed_s": f"{elapsed:.1f}", "dev_loss": f"{r['loss']:.4f}",
-                            "dev_cer": f"{r['cer']:.5f}", "dev_wer": f"{r['wer']:.5f}"})
-        for k in ("loss", "cer", "wer"):
-            writer.add_scalar(f"dev/{k}", r[k], step)
-        log.info("step %d epoch %d: dev loss %.3f  CER %.2f %%  WER %.2f %%  | ref: %s | hyp: %s", step,
-                 sampler.epoch, r["loss"], 100 * r["cer"], 100 * r["wer"], *(r["example"] or ("", "")))
-        return r
-
-    budget_s = tc.max_minutes * 60
+                 "%d ranks on %s", cfg.model.name, n_params / 1e6, data.tokenizer.vocab_size, data.input_dim,
+                 model.subsampling, len(data.train_set), len(data.dev_set), world, device)
     # the schedule's horizon: train.schedule_steps updates, else max_epochs x batches per epoch (max_steps only stops)
-    total_steps = tc.get("schedule_steps") or tc.max_epochs * len(sampler.batches(0))
-    stop_reason, dev, loss_ema, bad_in_a_row = "", None, None, 0
-    t_start = time.time() - elapsed
-    while not stop_reason:
-        if sampler.epoch >= tc.max_epochs:
-            stop_reason = f"max_epochs={tc.max_epochs}"
-            break
-        if tc.max_steps and step >= tc.max_steps:  # a rerun of a finished run trains no further
-            stop_reason = f"max_steps={tc.max_steps}"
-            break
-        if budget_s and elapsed >= budget_s:
-            stop_reason = f"max_minutes={tc.max_minutes}"
-            break
-        bar = progress_bar(total=len(sampler), initial=sampler.batch_idx, desc=f"epoch {sampler.epoch + 1}",
-                       disable=not (master and tc.progress), dynamic_ncols=True, leave=False)
-        for idx in sampler:
-            t0 = time.time()
-            batch = collate([train_set[i] for i in idx])
-            feats, lengths = batch["feats"].to(device), batch["lengths"].to(device)
-            if specaug is not None:
-                feats = specaug(feats)
-            progress = step / total_steps
-            if budget_s > 0:
-                progress = max(progress, elapsed / budget_s)
-            lr = lr_at(tc, step, progress)
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            with _autocast(device, tc.amp):
-                log_probs, out_lengths = ddp_model(feats, lengths)
-            loss = ctc_loss(log_probs, out_lengths, batch, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            if not torch.isfinite(grad_norm):
-                # a NaN/inf loss or gradient: skip the update. DDP has all-reduced the gradients, so every
-                # rank sees the same norm and skips the same batch.
-                bad_batches += 1
-                bad_in_a_row += 1
-                log.warning("skipped a batch with a non-finite loss or gradient (loss %s, grad norm %s): %s",
-                            f"{loss.item():.4g}", f"{float(grad_norm):.4g}", " ".join(batch["ids"]))
-                if bad_in_a_row >= tc.max_bad_batches:
-                    raise TrainError(f"{bad_in_a_row} batches in a row had a non-finite loss or gradient (last: "
-                                     f"{' '.join(batch['ids'][:4])}{' ...' if len(batch['ids']) > 4 else ''}); stopping "
-                                     f"at train.max_bad_batches={tc.max_bad_batches}: check the data "
-                                     "(recipes/validate.py) or lower train.lr")
-                continue
-            bad_in_a_row = 0
-            optimizer.step()
-            step += 1
-            loss_val = loss.item()
-            loss_ema = loss_val if loss_ema is None else 0.95 * loss_ema + 0.05 * loss_val
-            dt = time.time() - t0
-            train_time += dt
-            utts_seen += len(idx) * world
-            elapsed, = _broadcast([time.time() - t_start], device)
-            ups = len(idx) * world / max(dt, 1e-9)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_ema:.3f}", utt_s=f"{ups:.1f}", lr=f"{lr:.2e}")
-            if master and step % tc.log_every_steps == 0:
-                _csv_log(csv_path, {"step": step, "epoch": sampler.epoch, "elapsed_s": f"{elapsed:.1f}", "lr": f"{lr:.3e}",
-                                    "train_loss": f"{loss_ema:.4f}", "utt_per_s": f"{utts_seen / train_time:.2f}"})
-                writer.add_scalar("train/loss", loss_val, step)
-                writer.add_scalar("train/lr", lr, step)
-                writer.add_scalar("train/grad_norm", float(grad_norm), step)
-                writer.add_scalar("train/utt_per_s", ups, step)
-            if tc.max_steps and step >= tc.max_steps:
-                stop_reason = f"max_steps={tc.max_steps}"
-            elif budget_s and elapsed >= budget_s:
-                stop_reason = f"max_minutes={tc.max_minutes}"
-            if master and tc.save_every_steps and step % tc.save_every_steps == 0 and not stop_reason:
-                save_last()
-            if stop_reason:
-                break
-        bar.close()
-        if stop_reason:
-            break
-        # ---- end of an epoch: validate, keep epoch/best checkpoints, early stopping
-        epoch = sampler.epoch + 1
-        sampler.set_epoch(epoch)
-        train_set.set_epoch(epoch)
-        stop = 0.0
-        if master:
-            dev = validate()
-            path = save_checkpoint({**meta, "model": model.state_dict(), "step": step, "epoch": epoch,
-                                    "dev_cer": dev["cer"]}, exp_dir / f"epoch-{epoch}.pt")
-            epoch_ckpts.append(str(path))
-            keep = max(tc.avg_last, 1)
-            for old in epoch_ckpts[:-keep]:
-                Path(old).unlink(missing_ok=True)
-            epoch_ckpts = epoch_ckpts[-keep:]
-            if dev["cer"] < best_cer:
-                best_cer, bad_epochs = dev["cer"], 0
-                save_checkpoint({**meta, "model": model.state_dict(), "step": step, "epoch": epoch,
-                                 "dev_cer": dev["cer"], "dev_wer": dev["wer"]}, exp_dir / "best.pt")
-            else:
-                bad_epochs += 1
-            save_last()
-            stop = float(tc.patience > 0 and bad_epochs >= tc.patience)
-        if _broadcast([stop], device)[0]:
-            stop_reason = f"early stopping (patience={tc.patience})"
+    total_steps = tc.get("schedule_steps") or tc.max_epochs * len(state.sampler.batches(0))
+    return Run(cfg, rank, world, device, data, ddp_model, specaug, meta, total_steps, writer,
+               t_start=time.time() - state.elapsed)
 
-    # ---- the end: validate the final model, save last/best, average the last epochs, plot
-    metrics = {"stop_reason": stop_reason, "step": step, "epoch": sampler.epoch, "minutes": elapsed / 60,
-               "train_loss": loss_ema, "utt_per_s": utts_seen / max(train_time, 1e-9), "params": n_params,
-               "param_digest": param_digest(model), "world_size": world, "exp_dir": str(exp_dir),
-               "bad_batches": bad_batches}
-    if master:
-        log.info("stopping: %s", stop_reason)
-        if dev is None or sampler.batch_idx > 0:  # the final model was not validated yet
-            dev = validate()
-            if dev["cer"] < best_cer:
-                best_cer = dev["cer"]
-                save_checkpoint({**meta, "model": model.state_dict(), "step": step, "epoch": sampler.epoch,
-                                 "dev_cer": dev["cer"], "dev_wer": dev["wer"]}, exp_dir / "best.pt")
-        save_last()
-        metrics.update(dev_cer=dev["cer"], dev_wer=dev["wer"], dev_loss=dev["loss"], best_dev_cer=best_cer)
+
+def stop_reason(tc: DictConfig, state: TrainState, early_stop: bool = False) -> str:
+    """Why training stops now, "" to go on. Asked before the first epoch, after every update and at
+    every epoch end; `early_stop`: rank 0's patience verdict at an epoch end, broadcast to all ranks."""
+    budget_s = tc.max_minutes * 60
+    if early_stop:
+        return f"early stopping (patience={tc.patience})"
+    if state.epoch >= tc.max_epochs:
+        return f"max_epochs={tc.max_epochs}"
+    if tc.max_steps and state.step >= tc.max_steps:  # a rerun of a finished run trains no further
+        return f"max_steps={tc.max_steps}"
+    if budget_s and state.elapsed >= budget_s:
+        return f"max_minutes={tc.max_minutes}"
+    return ""
+
+
+def compute_loss(model: torch.nn.Module, batch: dict, device: torch.device, amp: bool = False,
+                 specaug: SpecAugment | None = None) -> torch.Tensor:
+    """Mean CTC loss of a batch (per-token normalised by F.ctc_loss), SpecAugment first if given."""
+    feats, lengths = batch["feats"].to(device), batch["lengths"].to(device)  # [B, T, F], [B]
+    if specaug is not None:
+        feats = specaug(feats)
+    with _autocast(device, amp):
+        log_probs, out_lengths = model(feats, lengths)  # [B, T', V], [B]
+    return ctc_loss(log_probs, out_lengths, batch, device)
+
+
+def set_lr(run: Run, state: TrainState) -> float:
+    """This update's learning rate: `lr_at` over the schedule's horizon, or the time budget if that is nearer."""
+    progress = state.step / run.total_steps
+    if run.budget_s > 0:
+        progress = max(progress, state.elapsed / run.budget_s)
+    lr = lr_at(run.tc, state.step, progress)
+    for g in state.optimizer.param_groups:
+        g["lr"] = lr
+    return lr
+
+
+def skip_bad_batch(tc: DictConfig, state: TrainState, batch: dict, loss: torch.Tensor,
+                   grad_norm: torch.Tensor) -> None:
+    """A NaN/inf loss or gradient: count the batch as skipped; `train.max_bad_batches` in a row raise TrainError.
+    DDP has all-reduced the gradients, so every rank sees the same norm and skips the same batch."""
+    state.bad_batches += 1
+    state.bad_in_a_row += 1
+    log.warning("skipped a batch with a non-finite loss or gradient (loss %s, grad norm %s): %s",
+                f"{loss.item():.4g}", f"{float(grad_norm):.4g}", " ".join(batch["ids"]))
+    if state.bad_in_a_row >= tc.max_bad_batches:
+        raise TrainError(f"{state.bad_in_a_row} batches in a row had a non-finite loss or gradient (last: "
+                         f"{' '.join(batch['ids'][:4])}{' ...' if len(batch['ids']) > 4 else ''}); stopping "
+                         f"at train.max_bad_batches={tc.max_bad_batches}: check the data "
+                         "(recipes/validate.py) or lower train.lr")
+
+
+def log_update(run: Run, state: TrainState, lr: float, loss: float, grad_norm: float, utt_per_s: float) -> None:
+    """One log.csv row (smoothed loss, mean speed) and the TensorBoard scalars of this update (rank 0)."""
+    _csv_log(run.exp_dir / "log.csv", {"step": state.step, "epoch": state.epoch, "elapsed_s": f"{state.elapsed:.1f}",
+                                       "lr": f"{lr:.3e}", "train_loss": f"{state.loss_ema:.4f}",
+                                       "utt_per_s": f"{state.utts_seen / state.train_time:.2f}"})
+    run.writer.add_scalar("train/loss", loss, state.step)
+    run.writer.add_scalar("train/lr", lr, state.step)
+    run.writer.add_scalar("train/grad_norm", grad_norm, state.step)
+    run.writer.add_scalar("train/utt_per_s", utt_per_s, state.step)
+
+
+def train_one_epoch(run: Run, state: TrainState) -> str:
+    """Train on the rest of the current epoch (from the sampler's position); returns why it stopped
+    before the epoch's end (`stop_reason`), or "" when the epoch ran out."""
+    tc, reason = run.tc, ""
+    bar = progress_bar(total=len(state.sampler), initial=state.sampler.batch_idx, desc=f"epoch {state.epoch + 1}",
+                       disable=not (run.master and tc.progress), dynamic_ncols=True, leave=False)
+    for idx in state.sampler:
+        t0 = time.time()
+        batch = collate([run.data.train_set[i] for i in idx])
+        lr = set_lr(run, state)
+        loss = compute_loss(run.ddp_model, batch, run.device, tc.amp, run.specaug)
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
+        if not torch.isfinite(grad_norm):
+            skip_bad_batch(tc, state, batch, loss, grad_norm)  # no update
+            continue
+        state.bad_in_a_row = 0
+        state.optimizer.step()
+        state.step += 1
+        loss_val = loss.item()
+        state.loss_ema = loss_val if state.loss_ema is None else 0.95 * state.loss_ema + 0.05 * loss_val
+        dt = time.time() - t0
+        state.train_time += dt
+        state.utts_seen += len(idx) * run.world
+        state.elapsed, = _broadcast([time.time() - run.t_start], run.device)  # every rank stops at the same step
+        ups = len(idx) * run.world / max(dt, 1e-9)
+        bar.update(1)
+        bar.set_postfix(loss=f"{state.loss_ema:.3f}", utt_s=f"{ups:.1f}", lr=f"{lr:.2e}")
+        if run.master and state.step % tc.log_every_steps == 0:
+            log_update(run, state, lr, loss_val, float(grad_norm), ups)
+        reason = stop_reason(tc, state)
+        if run.master and tc.save_every_steps and state.step % tc.save_every_steps == 0 and not reason:
+            save_last(run, state)
+        if reason:
+            break
+    bar.close()
+    return reason
+
+
+def validate(run: Run, state: TrainState) -> dict:
+    """`evaluate` on dev (rank 0), logged to log.csv, TensorBoard and the log."""
+    tc = run.tc
+    r = evaluate(state.model, run.data.dev_set, run.data.tokenizer, tc.max_frames, run.device, tc.amp,
+                 tc.valid_max_utts)
+    _csv_log(run.exp_dir / "log.csv", {"step": state.step, "epoch": state.epoch, "elapsed_s": f"{state.elapsed:.1f}",
+                                       "dev_loss": f"{r['loss']:.4f}", "dev_cer": f"{r['cer']:.5f}",
+                                       "dev_wer": f"{r['wer']:.5f}"})
+    for k in ("loss", "cer", "wer"):
+        run.writer.add_scalar(f"dev/{k}", r[k], state.step)
+    log.info("step %d epoch %d: dev loss %.3f  CER %.2f %%  WER %.2f %%  | ref: %s | hyp: %s", state.step,
+             state.epoch, r["loss"], 100 * r["cer"], 100 * r["wer"], *(r["example"] or ("", "")))
+    return r
+
+
+def save_last(run: Run, state: TrainState) -> None:
+    """last.pt: the checkpoint meta and the whole `TrainState` (rank 0)."""
+    save_checkpoint({**run.meta, **state.state_dict()}, run.exp_dir / "last.pt")
+
+
+def save_best(run: Run, state: TrainState, dev: dict) -> bool:
+    """best.pt when `dev` (this model's validation) has a lower CER than any before; returns whether it had."""
+    if not dev["cer"] < state.best_cer:
+        return False
+    state.best_cer = dev["cer"]
+    save_checkpoint({**run.meta, "model": state.model.state_dict(), "step": state.step, "epoch": state.epoch,
+                     "dev_cer": dev["cer"], "dev_wer": dev["wer"]}, run.exp_dir / "best.pt")
+    return True
+
+
+def save_epoch_checkpoint(run: Run, state: TrainState, dev: dict) -> None:
+    """epoch-N.pt, keeping only the last `train.avg_last` of them (the ones averaging may use)."""
+    path = save_checkpoint({**run.meta, "model": state.model.state_dict(), "step": state.step, "epoch": state.epoch,
+                            "dev_cer": dev["cer"]}, run.exp_dir / f"epoch-{state.epoch}.pt")
+    state.epoch_ckpts.append(str(path))
+    keep = max(run.tc.avg_last, 1)
+    for old in state.epoch_ckpts[:-keep]:
+        Path(old).unlink(missing_ok=True)
+    state.epoch_ckpts = state.epoch_ckpts[-keep:]
+
+
+def end_of_epoch(run: Run, state: TrainState) -> tuple[dict | None, bool]:
+    """Move the sampler and the VTLP draws to the next epoch; on rank 0 validate, write epoch-N.pt,
+    best.pt (if better) and last.pt. Returns (dev results, None off rank 0; the early-stopping verdict)."""
+    tc, dev, stop = run.tc, None, 0.0
+    epoch = state.epoch + 1
+    state.sampler.set_epoch(epoch)
+    run.data.train_set.set_epoch(epoch)
+    if run.master:
+        dev = validate(run, state)
+        save_epoch_checkpoint(run, state, dev)
+        state.bad_epochs = 0 if save_best(run, state, dev) else state.bad_epochs + 1
+        save_last(run, state)
+        stop = float(tc.patience > 0 and state.bad_epochs >= tc.patience)
+    return dev, bool(_broadcast([stop], run.device)[0])
+
+
+def finish(run: Run, state: TrainState, reason: str, dev: dict | None) -> dict:
+    """Validate the final model if not yet, save best/last, average the last checkpoints, plot, and
+    write metrics.json (rank 0); returns the metrics (on every rank, dev figures on rank 0 only)."""
+    tc, exp_dir = run.tc, run.exp_dir
+    metrics = {"stop_reason": reason, "step": state.step, "epoch": state.epoch, "minutes": state.elapsed / 60,
+               "train_loss": state.loss_ema, "utt_per_s": state.utts_seen / max(state.train_time, 1e-9),
+               "params": sum(p.numel() for p in state.model.parameters()), "param_digest": param_digest(state.model),
+               "world_size": run.world, "exp_dir": str(exp_dir), "bad_batches": state.bad_batches}
+    if run.master:
+        log.info("stopping: %s", reason)
+        if dev is None or state.sampler.batch_idx > 0:  # the final model was not validated yet
+            dev = validate(run, state)
+            save_best(run, state, dev)
+        save_last(run, state)
+        metrics.update(dev_cer=dev["cer"], dev_wer=dev["wer"], dev_loss=dev["loss"], best_dev_cer=state.best_cer)
         # stopped mid-epoch (a step budget): the final model is the newest of the averaged ones
-        to_avg = (epoch_ckpts + [str(last_path)] * (sampler.batch_idx > 0))[-tc.avg_last:] if tc.avg_last else []
-        metrics["averaging"] = write_average(to_avg, best_cer, exp_dir, lambda ckpt: evaluate(
-            CTCModel.from_checkpoint(ckpt, device), dev_set, tokenizer, tc.max_frames, device, tc.amp, tc.valid_max_utts))
+        to_avg = (state.epoch_ckpts + [str(exp_dir / "last.pt")] * (state.sampler.batch_idx > 0))[-tc.avg_last:] \
+            if tc.avg_last else []
+        metrics["averaging"] = write_average(to_avg, state.best_cer, exp_dir, lambda ckpt: evaluate(
+            CTCModel.from_checkpoint(ckpt, run.device), run.data.dev_set, run.data.tokenizer, tc.max_frames, run.device,
+            tc.amp, tc.valid_max_utts))
         metrics["checkpoint"] = metrics["averaging"]["checkpoint"]
-        writer.close()
+        run.writer.close()
+        csv_path = exp_dir / "log.csv"
         if tc.plot and csv_path.exists():
             plot_curves(csv_path, exp_dir / "curves.png")
         (exp_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -472,3 +568,26 @@ def train(cfg: DictConfig) -> dict:
     if dist.is_initialized():
         dist.barrier()
     return metrics
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train a CTC model as configured; returns the final metrics. Safe to rerun after a kill."""
+    tc = cfg.train
+    check_config(tc)
+    rank, world, device = setup_device(tc)
+    if tc.num_threads:
+        torch.set_num_threads(tc.num_threads)
+    last_path = Path(cfg.exp_dir) / "last.pt"
+    features_cfg, cmvn = read_features(Path(cfg.features.dir))
+    resumed = load_checkpoint(last_path, training_state=True) if tc.resume and last_path.exists() else None
+    data = build_data(cfg, rank, world, features_cfg, cmvn, resumed)
+    state = build_state(cfg, data, device, resumed, last_path, master=rank == 0)
+    run = prepare_run(cfg, rank, world, device, data, state)
+
+    reason, dev = stop_reason(tc, state), None
+    while not reason:
+        reason = train_one_epoch(run, state)
+        if not reason:
+            dev, early_stop = end_of_epoch(run, state)
+            reason = stop_reason(tc, state, early_stop)
+    return finish(run, state, reason, dev)

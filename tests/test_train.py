@@ -10,11 +10,12 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from asr.checkpoint import load_checkpoint
-from asr.data import DataError
+from asr.checkpoint import load_checkpoint, save_checkpoint
+from asr.data import BucketBatchSampler, DataError
 from asr.model import CTCModel
 from asr.rnn import ConfigError
-from asr.train import lr_at, train
+from asr.train import lr_at, stop_reason, train
+from asr.training_state import TrainState
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,6 +121,65 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_at(tc, 9, 0.0) == pytest.approx(1.0)
     assert lr_at(tc, 500, 0.5) == pytest.approx(0.55)
     assert lr_at(tc, 1000, 1.0) == pytest.approx(0.1) == lr_at(tc, 2000, 1.7)
+
+
+def _tiny_state(seed: int) -> TrainState:
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(3, 2)
+    return TrainState(model, torch.optim.AdamW(model.parameters(), lr=0.1),
+                      BucketBatchSampler([5, 7, 9, 11, 13], max_frames=20, seed=seed))
+
+
+def test_training_state_round_trips_through_last_pt(tmp_path):
+    import random
+
+    import numpy as np
+
+    a = _tiny_state(0)
+    a.model(torch.randn(4, 3)).sum().backward()
+    a.optimizer.step()
+    next(iter(a.sampler))  # one batch of epoch 0 handed out
+    a.step, a.elapsed, a.train_time, a.utts_seen, a.bad_batches = 1, 2.5, 2.0, 4, 1
+    a.best_cer, a.bad_epochs, a.epoch_ckpts, a.loss_ema, a.bad_in_a_row = 0.25, 1, ["e1.pt"], 3.0, 2
+    save_checkpoint({"model_cfg": {}, **a.state_dict()}, tmp_path / "last.pt")
+    draws = (torch.rand(3), np.random.rand(), random.random())  # what the saved RNG states give next
+    last = load_checkpoint(tmp_path / "last.pt", training_state=True)
+    # last.pt's layout (resuming an older last.pt depends on it)
+    assert set(last) == {"model_cfg", "model", "optimizer", "sampler", "rng", "step", "epoch", "train"}
+    assert set(last["train"]) == {"step", "elapsed", "train_time", "utts_seen", "best_cer", "bad_epochs",
+                                  "epoch_ckpts", "bad_batches"}
+    assert last["sampler"] == {"epoch": 0, "batch_idx": 1} and last["step"] == 1 and last["epoch"] == 0
+    b = _tiny_state(1)
+    b.load_state_dict(last)
+    assert torch.equal(torch.rand(3), draws[0]) and np.random.rand() == draws[1] and random.random() == draws[2]
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    sa, sb = a.optimizer.state_dict()["state"][0], b.optimizer.state_dict()["state"][0]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert (b.epoch, b.sampler.batch_idx, b.step, b.elapsed) == (0, 1, 1, 2.5)
+    assert (b.train_time, b.utts_seen, b.bad_batches) == (2.0, 4, 1)
+    assert (b.best_cer, b.bad_epochs, b.epoch_ckpts) == (0.25, 1, ["e1.pt"])
+    assert (b.loss_ema, b.bad_in_a_row) == (None, 0)  # this process only: not in last.pt
+    del last["train"]["bad_batches"]  # a last.pt written before bad batches were counted
+    c = _tiny_state(2)
+    c.load_state_dict(last)
+    assert c.bad_batches == 0 and c.step == 1
+
+
+def test_stop_reason_is_one_condition_for_every_budget():
+    tc = make_cfg("x", "y", "train.max_epochs=3", "train.max_steps=10", "train.max_minutes=1", "train.patience=2").train
+    state = _tiny_state(0)
+    assert stop_reason(tc, state) == ""
+    assert stop_reason(tc, state, early_stop=True) == "early stopping (patience=2)"
+    state.elapsed = 60.0
+    assert stop_reason(tc, state) == "max_minutes=1"
+    state.step = 10
+    assert stop_reason(tc, state) == "max_steps=10"
+    state.sampler.set_epoch(3)
+    assert stop_reason(tc, state) == "max_epochs=3"
+    assert stop_reason(tc, state, early_stop=True) == "early stopping (patience=2)"  # an epoch end's verdict first
+    no_budgets = make_cfg("x", "y", "train.max_epochs=50", "train.max_steps=0", "train.max_minutes=0").train
+    state.step, state.elapsed = 10 ** 6, 1e9
+    assert stop_reason(no_budgets, state) == ""  # 0 = no such budget
 
 
 @pytest.mark.parametrize("override,error,match", [
