@@ -148,7 +148,7 @@ def _lm_weights(dc, checkpoint: str | Path, arpa: Path, **given) -> str:
     weights.update({k: v for k, v in given.items() if v is not None})
     for k, v in weights.items():
         dc.lm[k] = v
-    source = (f"tuned on {tuned['split']} (dev WER {100 * tuned['wer']:.2f} %, {tune_json})" if tuned
+    source = (f"tuned on {tuned['split']} (WER there {100 * tuned['wer']:.2f} %, {tune_json})" if tuned
               else f"conf/decode/{dc.name}.yaml defaults (no tune.json for this checkpoint and LM)")
     named = [k for k, v in given.items() if v is not None]
     if named:
