@@ -9,6 +9,8 @@ The chain, in this order (each effect fires with its own `prob`; a copy that dre
 the enabled effects, chosen with weights `prob`, so no augmented copy equals its original):
     speed      resample by a factor: tempo and pitch together (Kaldi speed perturbation)
     pitch      pitch shift in semitones: phase-vocoder stretch, then resample (tempo kept)
+    whisper    the voice source replaced by noise: each STFT frame's spectral envelope (cepstrally
+               smoothed, no pitch harmonics) shapes white noise; mixed with the original at `mix`
     reverb     convolution with a room impulse response (RIR) from a pool made once, from the seed:
                method=synthetic: direct path + exponentially decaying noise with the drawn RT60,
                direct-to-reverberant ratio from the source distance and the critical distance;
@@ -40,7 +42,7 @@ import torchaudio.functional as AF
 
 from asr.errors import ASRError
 
-EFFECTS = ("speed", "pitch", "reverb", "noise", "telephone", "mu_law", "codec", "gain", "clip", "vtlp")
+EFFECTS = ("speed", "pitch", "whisper", "reverb", "noise", "telephone", "mu_law", "codec", "gain", "clip", "vtlp")
 NOISE_KINDS = ("white", "pink", "brown", "babble")
 CODECS = {"mp3": ("MP3", "MPEG_LAYER_III"), "ogg": ("OGG", "VORBIS")}
 RIR_METHODS = ("synthetic", "shoebox")
@@ -72,6 +74,31 @@ def pitch_shift(wave: torch.Tensor, sample_rate: int, semitones: float, n_fft: i
     stretched = AF.phase_vocoder(spec, 1 / p, phase_advance)
     longer = torch.istft(stretched, n_fft, hop, window=window, length=round(wave.numel() * p))
     return _fit(speed_perturb(longer, sample_rate, p), wave.numel())
+
+
+def whisperize(wave: torch.Tensor, sample_rate: int, mix: float, highpass: float, rng: np.random.Generator,
+               lifter: int = 24, n_fft: int = 512) -> torch.Tensor:
+    """Whispered speech from voiced speech [N] -> [N]: the spectral envelope of every frame (its real
+    cepstrum kept below `lifter` samples, 1.5 ms at 16 kHz: below any pitch period) times the STFT of
+    white noise, through a first-order high-pass at `highpass` Hz (no voice bar: whispers have little
+    energy below ~500 Hz); `mix` of that plus (1 - mix) of the original, at the input RMS."""
+    if wave.numel() <= n_fft // 2:
+        return wave
+    hop, window = n_fft // 4, torch.hann_window(n_fft)
+    spec = torch.stft(wave, n_fft, hop, window=window, return_complex=True)  # [n_fft/2+1, frames]
+    cep = torch.fft.irfft(spec.abs().clamp_min(1e-8).log(), n_fft, dim=0)  # [n_fft, frames]
+    keep = torch.zeros(n_fft, 1)
+    keep[:lifter], keep[n_fft - lifter + 1:] = 1.0, 1.0
+    envelope = torch.fft.rfft(cep * keep, dim=0).real.exp()  # [n_fft/2+1, frames]
+    f = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1)[:, None]
+    envelope = envelope * f / (f.square() + highpass ** 2).sqrt().clamp_min(1.0)
+    noise = torch.from_numpy(rng.standard_normal(wave.numel()).astype(np.float32))
+    noise_spec = torch.stft(noise, n_fft, hop, window=window, return_complex=True)
+    noise_spec = noise_spec / window.square().sum().sqrt()  # unit expected magnitude per bin
+    out = torch.istft(envelope * noise_spec, n_fft, hop, window=window, length=wave.numel())
+    rms_in, rms_out = wave.square().mean().sqrt(), out.square().mean().sqrt()
+    out = out * (rms_in / rms_out) if rms_out > 0 else out
+    return mix * out + (1 - mix) * wave
 
 
 def coloured_noise(n: int, colour: str, rng: np.random.Generator) -> torch.Tensor:
@@ -276,6 +303,8 @@ def _check_parameters(cfg: Mapping) -> None:
         raise AugmentError(f"augment.speed.factors={_plain(factors)!r} must be factors in [0.5, 2] with at most 2 decimals")
     _range(cfg, "pitch.semitones", -12, 12)
     _range(cfg, "vtlp.warp", 0.7, 1.3)
+    _range(cfg, "whisper.mix", 0, 1)
+    _range(cfg, "whisper.highpass", 0, 4000)
     _range(cfg, "reverb.rt60", 0.05, 3.0)
     _range(cfg, "reverb.distance", 0.1, 20)
     _range(cfg, "reverb.volume", 1, 1e5)
@@ -384,6 +413,12 @@ class Augmenter:
     def _pitch(self, wave, rng, record, others):
         record["pitch"] = round(float(rng.uniform(*self.cfg["pitch"]["semitones"])), 2)
         return pitch_shift(wave, self.sample_rate, record["pitch"])
+
+    def _whisper(self, wave, rng, record, others):
+        w = self.cfg["whisper"]
+        record["whisper"] = {"mix": round(float(rng.uniform(*w["mix"])), 3),
+                             "highpass": round(float(rng.uniform(*w["highpass"])), 1)}
+        return whisperize(wave, self.sample_rate, record["whisper"]["mix"], record["whisper"]["highpass"], rng)
 
     def _reverb(self, wave, rng, record, others):
         i = int(rng.integers(len(self.rirs[0])))

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from asr.augment import (EFFECTS, AugmentError, Augmenter, add_noise, available_codecs, babble, check_config, clip,
                          codec_round_trip, coloured_noise, make_rir_pool, measure_rt60, mu_law, pitch_shift,
-                         reverberate, shoebox_rir, speed_perturb, synthetic_rir, telephone)
+                         reverberate, shoebox_rir, speed_perturb, synthetic_rir, telephone, whisperize)
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -251,6 +251,29 @@ def test_speed_and_pitch_move_a_tone():
     assert torch.equal(pitch_shift(tone, SR, 0.01), tone)  # rounds to factor 1
 
 
+def test_whisper_removes_the_harmonics_and_keeps_the_envelope():
+    wave = voiced(1.0, f0=140.0)
+    freqs, before = spectrum_db(wave)
+    _, after = spectrum_db(whisperize(wave, SR, 1.0, 0.0, np.random.default_rng(0)))
+    on = np.array([np.argmin(np.abs(freqs - 140 * k)) for k in range(2, 15)])  # harmonic bins
+    off = np.array([np.argmin(np.abs(freqs - 140 * (k + 0.5))) for k in range(2, 15)])  # between harmonics
+    assert np.mean(before[on] - before[off]) > 15  # voiced: peaks at the harmonics
+    assert abs(np.mean(after[on] - after[off])) < 4  # whispered: noise, no harmonic comb
+    def bands(w):  # dB per band, relative to their mean
+        p = 10 ** (spectrum_db(w)[1] / 10)
+        db = np.array([10 * np.log10(p[(freqs >= a) & (freqs < b)].sum()) for a, b in
+                       ((100, 500), (500, 1000), (1000, 2000), (2000, 4000))])
+        return db - db.mean()
+    whispered = whisperize(wave, SR, 1.0, 0.0, np.random.default_rng(0))
+    assert np.abs(bands(whispered) - bands(wave)).max() < 6  # the spectral envelope is kept, coarsely
+    low = whisperize(wave, SR, 1.0, 1500.0, np.random.default_rng(0))
+    _, tilted = spectrum_db(low)
+    assert np.mean(tilted[freqs < 400]) < np.mean(after[freqs < 400]) - 6  # the high-pass removes the low band
+    assert torch.allclose(low.square().mean(), wave.square().mean(), rtol=1e-3)  # at the input RMS
+    half = whisperize(wave, SR, 0.5, 0.0, np.random.default_rng(0))
+    assert torch.allclose(half, 0.5 * wave + 0.5 * whisperize(wave, SR, 1.0, 0.0, np.random.default_rng(0)), atol=1e-6)
+
+
 # --- bad config values ------------------------------------------------------------------------
 @pytest.mark.parametrize("override,match", [
     ({"copies": -1}, r"augment\.copies=-1"),
@@ -269,6 +292,8 @@ def test_speed_and_pitch_move_a_tone():
     ({"mu_law": {"channels": 1}}, r"augment\.mu_law\.channels=1"),
     ({"clip": {"level": [0.0, 0.5]}}, r"augment\.clip\.level"),
     ({"vtlp": {"warp": [0.5, 1.1]}}, r"augment\.vtlp\.warp"),
+    ({"whisper": {"mix": [0.5, 1.5]}}, r"augment\.whisper\.mix"),
+    ({"whisper": {"highpass": [-1.0, 100.0]}}, r"augment\.whisper\.highpass"),
     ({"reverbb": {"prob": 1.0}}, r"augment\.reverbb is not an augmentation"),
 ], ids=lambda v: str(v) if isinstance(v, str) else None)
 def test_bad_config_names_the_key(override, match):
