@@ -109,7 +109,8 @@ def test_default_yaml_gives_the_dataclass_defaults():
     ({"subsampling": 0}, r"model\.subsampling=0 must be >= 1"),
 ], ids=["unknown-key", "unknown-attention-key", "not-an-int", "bool-dropout", "not-a-string", "input-dim", "range"])
 def test_bad_model_group_is_one_config_error(override, message):
-    group = {**OmegaConf.to_container(compose("train", ["model=blstm_tiny"]).model), **override}  # as a yaml would set it
+    # the keys as a preset yaml would set them
+    group = {**OmegaConf.to_container(compose("train", ["model=blstm_tiny"]).model), **override}
     with pytest.raises(ConfigError, match=message):
         build_model(group, input_dim=10, vocab_size=29)
 

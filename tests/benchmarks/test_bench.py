@@ -158,7 +158,8 @@ def test_bad_cell_message_lists_the_cells():
     with pytest.raises(BenchError, match=r"bench\.shapes\[0\]\.cell must be one of lstm, gru, got 'GRU'"):
         problems.parse_shapes([dict(layers=1, hidden=8, input=4, batch=2, time=5, cell="GRU")])
     # unnamed shapes that differ only in the cell get distinct default names
-    shapes = problems.parse_shapes([dict(layers=1, hidden=8, input=4, batch=2, time=5, cell=c) for c in ("lstm", "gru")])
+    shapes = problems.parse_shapes([dict(layers=1, hidden=8, input=4, batch=2, time=5, cell=c)
+                                    for c in ("lstm", "gru")])
     assert [s.name for s in shapes] == ["L1xH8-B2-T5", "gru-L1xH8-B2-T5"] and shapes[1].gates == 3
 
 
