@@ -149,7 +149,7 @@ def _checkpoints_readable(exp_dir: Path) -> int:
     """Load every checkpoint file in exp_dir (not the hidden temporary ones); returns how many."""
     paths = sorted(exp_dir.glob("*.pt"))
     for p in paths:
-        load_checkpoint(p)  # raises CheckpointError for a torn file
+        load_checkpoint(p, training_state=p.name == "last.pt")  # raises CheckpointError for a torn file
     return len(paths)
 
 
