@@ -53,7 +53,7 @@ KERNELS = [f"{c}_{k}" for c in cells.CELLS for k in ("fwd", "bwd")]
 SHARED_LIMIT = {80: 163 * 1024, 90: 227 * 1024}
 
 COLUMNS = ["kernel", "arch", "H", "dtype", "precision", "sync", "block_h", "block_k", "hblocks", "resident", "warps",
-           "registers", "spills", "stack", "shared"]
+           "maxnreg", "registers", "spills", "stack", "shared"]
 
 
 def _tool(name: str) -> str:
@@ -64,7 +64,7 @@ def _cuobjdump() -> str:
     return _tool("cuobjdump")
 
 
-def resource_usage(compiled, arch: int, ptxas_log: str = "") -> dict:
+def resource_usage(compiled, arch: int, ptxas_log: str = "", maxnreg: int | None = None) -> dict:
     """Registers, spills, stack frame and shared memory of a kernel compiled by triton.compile.
 
     What the numbers mean. `ptxas -v` prints, per kernel, "S bytes stack frame, W bytes spill
@@ -79,24 +79,30 @@ def resource_usage(compiled, arch: int, ptxas_log: str = "") -> dict:
     with the cubin on both (it is the same compile). Spills and stack must be 0; a stack frame
     without spills would be local memory used for something else (a dynamically indexed array,
     say): as slow, so it is reported, and tested, separately.
+    maxnreg: the same PTX compiled again by ptxas under that register cap (`.maxnreg`, what Triton's
+    maxnreg option emits; nothing else in the PTX depends on it): the rows of kernels.aot --search.
     """
-    opts = compiled.metadata
     flags = ["-lineinfo", "-v"]
+    opts = compiled.metadata
     if not getattr(opts, "enable_fp_fusion", True):
         flags.append("--fmad=false")
     if getattr(opts, "ptx_options", None):
         flags += opts.ptx_options.split(" ")
+    ptx, cubin, log = compiled.asm["ptx"], compiled.asm["cubin"], ptxas_log
+    if maxnreg is not None:
+        ptx = with_maxnreg(ptx, maxnreg)
+        log = ""
     with tempfile.TemporaryDirectory() as tmp:
-        cubin, ptx = Path(tmp) / "k.cubin", Path(tmp) / "k.ptx"
-        cubin.write_bytes(compiled.asm["cubin"])
-        ptx.write_text(compiled.asm["ptx"])
-        dump = subprocess.run([_cuobjdump(), "--dump-resource-usage", str(cubin)],
-                              capture_output=True, text=True, check=True).stdout
-        log = ptxas_log  # the compile's own ptxas -v output (not there when Triton's cache had the kernel)
+        cubin_path, ptx_path = Path(tmp) / "k.cubin", Path(tmp) / "k.ptx"
+        cubin_path.write_bytes(cubin)
+        ptx_path.write_text(ptx)
+        # the compile's own ptxas -v output is not there when Triton's cache had the kernel
         if "bytes stack frame" not in log:
-            log = subprocess.run([_tool("ptxas"), *flags, f"--gpu-name={sm_arch_from_capability(arch)}", str(ptx),
-                                  "-o", str(Path(tmp) / "again.cubin")], capture_output=True, text=True,
-                                 check=True).stderr
+            out = cubin_path if maxnreg is not None else Path(tmp) / "again.cubin"
+            log = subprocess.run([_tool("ptxas"), *flags, f"--gpu-name={sm_arch_from_capability(arch)}", str(ptx_path),
+                                  "-o", str(out)], capture_output=True, text=True, check=True).stderr
+        dump = subprocess.run([_cuobjdump(), "--dump-resource-usage", str(cubin_path)],
+                              capture_output=True, text=True, check=True).stdout
     usage = {k: int(v) for k, v in re.findall(r"\b(REG|STACK|SHARED|LOCAL):(\d+)", dump)}
     frame = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", log)
     regs = re.search(r"Used (\d+) registers", log)
@@ -107,6 +113,16 @@ def resource_usage(compiled, arch: int, ptxas_log: str = "") -> dict:
         raise RuntimeError(f"ptxas -v ({regs.group(0)}, {frame.group(0)}) disagrees with the cubin ({dump.strip()})")
     return {"registers": usage["REG"], "spills": int(frame.group(2)), "spill_loads": int(frame.group(3)),
             "stack": stack, "shared": compiled.metadata.shared + usage["SHARED"]}
+
+
+def with_maxnreg(ptx: str, maxnreg: int) -> str:
+    """The PTX with its entry's register cap set to maxnreg (`.maxnreg`, after `.reqntid`)."""
+    if re.search(r"^\.maxnreg \d+$", ptx, flags=re.M):
+        return re.sub(r"^\.maxnreg \d+$", f".maxnreg {maxnreg}", ptx, flags=re.M)
+    out, n = re.subn(r"^(\.reqntid .*)$", rf"\1\n.maxnreg {maxnreg}", ptx, count=1, flags=re.M)
+    if n != 1:
+        raise RuntimeError("no .reqntid line in the PTX to put .maxnreg after")
+    return out
 
 
 def override(cfg: configs.LaunchConfig, block_k: int | None, warps: int | None) -> configs.LaunchConfig:
@@ -149,11 +165,17 @@ def _signature(fn, constexprs: dict, dtype_ptrs: frozenset, dtype: torch.dtype) 
 
 def compile_row(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2, exact_fp32: bool = False,
                 block_k: int | None = None, warps: int | None = None, sync: bool = True,
-                dump: Path | None = None) -> dict:
+                dump: Path | None = None, maxnreg: int | None = None) -> dict:
     """Compile one launcher configuration ({cell}_{fwd|bwd}) for sm_<arch>; returns its row.
     exact_fp32: the fp32 path taken when torch.backends.cudnn.allow_tf32 is off (tf32x3).
-    block_k, warps: replace the launcher's choice (to try a configuration before putting it in a table).
-    sync False: the step-mode variant (SYNC=False); dump: write the PTX and cubin there."""
+    block_k, warps, maxnreg: replace the launcher's choice (to try a configuration before putting it in
+    a table; maxnreg 0: no register cap). sync False: the step-mode variant (SYNC=False); dump: write
+    the PTX and cubin there."""
+    return _compile(name, H, dtype, arch, D, exact_fp32, block_k, warps, sync, dump, maxnreg)[0]
+
+
+def _compile(name, H, dtype, arch, D, exact_fp32, block_k, warps, sync, dump, maxnreg):
+    """compile_row's row and the compiled kernel."""
     cell_name, kernel = name.rsplit("_", 1)
     cell = cells.get(cell_name)
     plan, constexprs, num_warps = launch_plan(cell, kernel, H, dtype, arch, D, exact_fp32, block_k, warps)
@@ -163,21 +185,27 @@ def compile_row(name: str, H: int, dtype: torch.dtype, arch: int, D: int = 2, ex
     sig = _signature(fn, constexprs, spec.dtype_ptrs, dtype)
     attrs = {(i,): [["tt.divisibility", 16]] for i, k in enumerate(fn.arg_names) if sig[k].startswith("*")}
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs, attrs=attrs)
+    cap = plan.bwd_maxnreg if spec.backward else plan.maxnreg  # the launcher's register cap (configs.MAXNREG)
+    if maxnreg is not None:
+        cap = maxnreg or None
     options = {"num_warps": num_warps, "num_stages": configs.NUM_STAGES}
+    if cap is not None:
+        options["maxnreg"] = cap
     log = io.StringIO()
     with triton.knobs.nvidia.scope(), contextlib.redirect_stdout(log):
         triton.knobs.nvidia.dump_ptxas_log = True  # Triton prints its ptxas -v output: one ptxas run, not two
         compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
     row = {"kernel": name, "arch": f"sm_{arch}", "H": H, "dtype": TRITON_TYPE[dtype], "precision": plan.dot_precision,
            "sync": constexprs["SYNC"], "block_h": plan.BH, "block_k": constexprs["BK"], "hblocks": plan.n_hb,
-           "resident": plan.resident, "warps": num_warps, **resource_usage(compiled, arch, log.getvalue()),
+           "resident": plan.resident, "warps": num_warps, "maxnreg": cap,
+           **resource_usage(compiled, arch, log.getvalue()),
            "shared_limit": SHARED_LIMIT[arch]}
     if dump is not None:
         stem = f"{name}-sm{arch}-H{H}-{row['dtype']}-{row['precision']}-{'sync' if row['sync'] else 'step'}"
         dump.mkdir(parents=True, exist_ok=True)
         (dump / f"{stem}.ptx").write_text(compiled.asm["ptx"])
         (dump / f"{stem}.cubin").write_bytes(compiled.asm["cubin"])
-    return row
+    return row, compiled
 
 
 def fits(row: dict) -> bool:
@@ -185,39 +213,43 @@ def fits(row: dict) -> bool:
     return (row["spills"], row["spill_loads"], row["stack"]) == (0, 0, 0) and row["shared"] <= row["shared_limit"]
 
 
+# register caps tried by --search (ptxas allocates in units of 8 per thread; 255 is the maximum)
+CAPS = range(64, 256, 8)
+
+
 def search(name: str, H: int, dtype: torch.dtype, arch: int, exact_fp32: bool, syncs: list[bool],
            dump: Path | None = None) -> list[dict]:
     """The rows of one launch (kernel x arch x H x dtype x precision, each variant in syncs) with the
-    launcher's entry; if any does not fit, with the first of configs.CANDIDATES (block_k, num_warps)
-    under which every variant fits (a variant that does not fit ends that candidate's try). Each row
-    gets "fix": the candidate to put in configs.FIXES, None when the entry fits, "none" when no
-    candidate does (the entry's rows are returned)."""
-    def variants(block_k=None, warps=None) -> list[dict]:
-        out = []
-        for sync in syncs:
-            out.append(compile_row(name, H, dtype, arch, exact_fp32=exact_fp32, block_k=block_k, warps=warps,
-                                   sync=sync, dump=dump))
-            if not fits(out[-1]):
+    launcher's entry. If any does not fit: first ptxas's register cap (the same PTX under `.maxnreg`,
+    seconds per try: the lowest of CAPS above the entry's registers, then below them, under which
+    every variant fits), then the first of configs.CANDIDATES (block_k, num_warps; a full compile
+    each). Each row gets "fix": None when the entry fits, ["maxnreg", cap] (configs.MAXNREG),
+    [block_k, num_warps] (configs.FIXES), or "none" (the entry's rows are returned)."""
+    entry = [_compile(name, H, dtype, arch, 2, exact_fp32, None, None, s, dump, None) for s in syncs]
+    rows_ = [r for r, _ in entry]
+    if all(map(fits, rows_)):
+        return [dict(r, fix=None) for r in rows_]
+    regs = max(r["registers"] for r in rows_)
+    for cap in [c for c in CAPS if c > regs] + [c for c in reversed(CAPS) if c < regs]:
+        capped = [dict(r, maxnreg=cap, **resource_usage(c, arch, maxnreg=cap)) for r, c in entry]
+        if all(map(fits, capped)):
+            return [dict(r, fix=["maxnreg", cap]) for r in capped]
+    tried = {(rows_[0]["block_k"], rows_[0]["warps"])}
+    cell_name, kernel = name.rsplit("_", 1)
+    for block_k, warps in configs.CANDIDATES:
+        _, constexprs, _ = launch_plan(cells.get(cell_name), kernel, H, dtype, arch, 2, exact_fp32, block_k, warps)
+        if (constexprs["BK"], warps) in tried:
+            continue  # block_k clipped to the padded K: a configuration already compiled
+        tried.add((constexprs["BK"], warps))
+        candidate = []
+        for sync in syncs:  # a variant that does not fit ends this candidate's try
+            candidate.append(compile_row(name, H, dtype, arch, exact_fp32=exact_fp32, block_k=block_k, warps=warps,
+                                         sync=sync, dump=dump))
+            if not fits(candidate[-1]):
                 break
-        return out
-
-    entry = variants()
-    fix = None
-    if not all(map(fits, entry)) or len(entry) < len(syncs):
-        fix, tried = "none", {(entry[0]["block_k"], entry[0]["warps"])}
-        cell_name, kernel = name.rsplit("_", 1)
-        for block_k, warps in configs.CANDIDATES:
-            _, constexprs, _ = launch_plan(cells.get(cell_name), kernel, H, dtype, arch, 2, exact_fp32, block_k, warps)
-            if (constexprs["BK"], warps) in tried:
-                continue  # block_k clipped to the padded K: a configuration already compiled
-            tried.add((constexprs["BK"], warps))
-            rows_ = variants(block_k, warps)
-            if len(rows_) == len(syncs) and all(map(fits, rows_)):
-                entry, fix = rows_, [block_k, warps]
-                break
-        if fix == "none":
-            entry = [compile_row(name, H, dtype, arch, exact_fp32=exact_fp32, sync=s, dump=dump) for s in syncs]
-    return [dict(r, fix=fix) for r in entry]
+        if len(candidate) == len(syncs) and all(map(fits, candidate)):
+            return [dict(r, fix=[block_k, warps]) for r in candidate]
+    return [dict(r, fix="none") for r in rows_]
 
 
 def rows(args) -> list[tuple]:
@@ -248,8 +280,9 @@ def main(argv=None) -> None:
                    help="sync: the persistent kernel (grid barrier); step: the step-mode variant")
     p.add_argument("--block-k", type=int, help="compile with this block_k instead of the launcher's")
     p.add_argument("--warps", type=int, help="compile with this num_warps instead of the launcher's")
+    p.add_argument("--maxnreg", type=int, help="compile with this register cap instead of the launcher's (0: none)")
     p.add_argument("--search", action="store_true",
-                   help="where the launcher's entry does not fit, try configs.CANDIDATES (JSON field 'fix')")
+                   help="where the launcher's entry does not fit, try register caps, then configs.CANDIDATES (JSON 'fix')")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of the table")
     p.add_argument("--dump", type=Path, help="write each row's PTX and cubin to this folder")
     p.add_argument("--header", action="store_true",
@@ -272,7 +305,7 @@ def main(argv=None) -> None:
         return
     for name, H, dtype, arch, exact, sync in rows(args):
         row = compile_row(name, H, dtype, arch, exact_fp32=exact, block_k=args.block_k, warps=args.warps, sync=sync,
-                          dump=args.dump)
+                          dump=args.dump, maxnreg=args.maxnreg)
         print(json.dumps(row) if args.json else " ".join(f"{row[c]!s:>9}" for c in COLUMNS), flush=True)
 
 

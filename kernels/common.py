@@ -248,7 +248,8 @@ def schedule(D: int, n_hb: int, n_bt: int, capacity: int | None) -> int:
 _CAPACITY: dict[tuple, tuple[int, str]] = {}  # (co-resident programs, why) per compiled kernel
 
 
-def _capacity(plan: "Plan", kernel, args: list, constexprs: dict, num_warps: int) -> tuple[int | None, str]:
+def _capacity(plan: "Plan", kernel, args: list, constexprs: dict, num_warps: int,
+              maxnreg: int | None = None) -> tuple[int | None, str]:
     """How many programs of this launch can be co-resident (None: no limit), and why."""
     harness = testing.active() if INTERPRET else None  # kernels.testing.concurrent_programs()
     if harness is not None:
@@ -256,10 +257,10 @@ def _capacity(plan: "Plan", kernel, args: list, constexprs: dict, num_warps: int
     if INTERPRET or plan.device.type != "cuda":
         return 0, ("the interpreter runs programs one after another (the barrier never opens) outside "
                    "kernels.testing.concurrent_programs()")
-    key = (getattr(kernel, "fn", kernel).__name__, num_warps, plan.device, tuple(sorted(constexprs.items())))
+    key = (getattr(kernel, "fn", kernel).__name__, num_warps, maxnreg, plan.device, tuple(sorted(constexprs.items())))
     if key not in _CAPACITY:
         compiled = kernel.warmup(*args, grid=plan.grid, num_warps=num_warps, num_stages=NUM_STAGES,
-                                 launch_cooperative_grid=True, **constexprs)
+                                 launch_cooperative_grid=True, **_reg_cap(maxnreg), **constexprs)
         compiled._init_handles()
         _CAPACITY[key] = device_capacity(compiled.n_regs, compiled.metadata.shared, num_warps,
                                          torch.cuda.get_device_properties(plan.device))
@@ -268,6 +269,11 @@ def _capacity(plan: "Plan", kernel, args: list, constexprs: dict, num_warps: int
 
 # --------------------------------------------------------------------------------------
 # the plan of one call
+
+def _reg_cap(maxnreg: int | None) -> dict:
+    """The launch option for ptxas's register cap (configs.MAXNREG); none when there is no cap."""
+    return {} if maxnreg is None else {"maxnreg": maxnreg}
+
 
 def _check_config(config: LaunchConfig) -> None:
     for name in ("block_h", "block_b", "block_k"):
@@ -286,6 +292,7 @@ def _warn(message: str) -> None:
 class Plan:
     """Grid, tiles, block sizes and mode for one call; shared by forward and backward (make_plan builds it).
     bwd_BK / bwd_num_warps: the backward kernel's (the LSTM's may differ, configs.SPILL_FIXES).
+    maxnreg / bwd_maxnreg: ptxas's register cap of the forward / backward kernel (configs.MAXNREG; None: none).
     P, PP, BP: LSTMP's projection size, padded, and projection units per program (0 for the others).
     last_mode: how the last launch ran: persistent (one launch), tiles (one persistent launch per
     group of batch tiles) or step (one launch per loop iteration)."""
@@ -313,17 +320,19 @@ class Plan:
     P: int = 0
     PP: int = 0
     BP: int = 0
+    maxnreg: int | None = None
+    bwd_maxnreg: int | None = None
     last_mode: str | None = field(default=None, compare=False)
 
     @property
     def grid(self) -> tuple[int, int, int]:
         return (self.D, self.n_hb, self.n_bt)
 
-    def tiles_per_launch(self, kernel, args, constexprs, num_warps: int) -> int:
+    def tiles_per_launch(self, kernel, args, constexprs, num_warps: int, maxnreg: int | None = None) -> int:
         """Batch tiles per persistent launch (n_bt: one launch; 0: step mode), from the capacity."""
         if self.n_hb == 1 or self.requested == "step":
             return self.n_bt if self.n_hb == 1 else 0  # one hidden block: no barrier, any grid works
-        capacity, why = _capacity(self, kernel, args, constexprs, num_warps)
+        capacity, why = _capacity(self, kernel, args, constexprs, num_warps, maxnreg)
         tiles = schedule(self.D, self.n_hb, self.n_bt, capacity)
         if tiles == 0 and self.requested == "persistent":
             raise ValueError(f"persistent mode needs the {self.D * self.n_hb} programs of one batch tile "
@@ -331,29 +340,29 @@ class Plan:
         return tiles
 
     def launch(self, kernel, args: list, constexprs: dict, n_total: int, num_warps: int | None = None,
-               inout: tuple = ()) -> None:
+               inout: tuple = (), maxnreg: int | None = None) -> None:
         """Run kernel(*args, count_ptr, flag_ptr, B, T, tile0, begin, n_steps, spin_limit) over n_total
         loop iterations. inout: buffers the kernel reads and overwrites (initial state), restored
-        before a rerun in step mode."""
+        before a rerun in step mode; maxnreg: ptxas's register cap (plan.maxnreg or bwd_maxnreg)."""
         num_warps = num_warps or self.num_warps
         sync = self.n_hb > 1
         counters = torch.zeros(self.n_bt * self.D, dtype=torch.int32, device=self.device)  # [n_btiles, D]
         flag = torch.zeros(1, dtype=torch.int32, device=self.device)
         probe = args + [counters, flag, self.B, self.T, 0, 0, n_total, SPIN_LIMIT]
-        tiles = self.tiles_per_launch(kernel, probe, dict(constexprs, SYNC=sync), num_warps)
+        tiles = self.tiles_per_launch(kernel, probe, dict(constexprs, SYNC=sync), num_warps, maxnreg)
         if tiles:
             saved = [t.clone() for t in inout] if sync else []
-            if self._persistent(kernel, args, counters, flag, constexprs, n_total, num_warps, tiles):
+            if self._persistent(kernel, args, counters, flag, constexprs, n_total, num_warps, tiles, maxnreg):
                 self.last_mode = "persistent" if tiles == self.n_bt else "tiles"
                 return
             for t, s in zip(inout, saved):
                 t.copy_(s)
         for begin in range(n_total):
             kernel[self.grid](*args, counters, flag, self.B, self.T, 0, begin, 1, SPIN_LIMIT, SYNC=False,
-                              num_warps=num_warps, num_stages=NUM_STAGES, **constexprs)
+                              num_warps=num_warps, num_stages=NUM_STAGES, **_reg_cap(maxnreg), **constexprs)
         self.last_mode = "step"
 
-    def _persistent(self, kernel, args, counters, flag, constexprs, n_total, num_warps, tiles) -> bool:
+    def _persistent(self, kernel, args, counters, flag, constexprs, n_total, num_warps, tiles, maxnreg) -> bool:
         """One persistent launch per group of `tiles` batch tiles; False (and one warning) when a
         cooperative launch raised or a barrier timed out: the caller reruns in step mode."""
         sync = self.n_hb > 1
@@ -363,7 +372,7 @@ class Plan:
                 grid = (self.D, self.n_hb, min(tiles, self.n_bt - tile0))
                 kernel[grid](*args, counters, flag, self.B, self.T, tile0, 0, n_total, SPIN_LIMIT, SYNC=sync,
                              num_warps=num_warps, num_stages=NUM_STAGES,
-                             launch_cooperative_grid=sync and not INTERPRET, **constexprs)
+                             launch_cooperative_grid=sync and not INTERPRET, **_reg_cap(maxnreg), **constexprs)
         except RuntimeError as e:
             if not sync or INTERPRET:
                 raise
@@ -379,9 +388,10 @@ class Plan:
 
 def make_plan(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype, config: LaunchConfig,
               weight_elements: Callable[[int, int], int], bwd_config: LaunchConfig | None = None, P: int = 0,
-              sort_rows: bool = False) -> Plan:
+              sort_rows: bool = False, maxnreg: tuple[int | None, int | None] = (None, None)) -> Plan:
     """The plan of one call. weight_elements(BH, BP) -> entries of one program's weight slice (residency);
-    bwd_config: the backward kernel's block_k / num_warps (None: config's); P: LSTMP's projection size.
+    bwd_config: the backward kernel's block_k / num_warps (None: config's); P: LSTMP's projection size;
+    maxnreg: ptxas's register caps of the forward and backward kernels (configs.cell_maxnreg).
 
     Length sorting (sort_rows, the cell's opt-in; its kernels must take rows_ptr): the batch rows are
     dealt to the tiles longest first, so a tile's longest sequence is close to its rows' lengths and
@@ -412,7 +422,7 @@ def make_plan(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torc
                 resident=weights_resident(weight_elements(BH, BP), dtype, precision), n_hb=n_hb, n_bt=n_bt,
                 lengths=lengths, tile_len=padded.view(n_bt, config.block_b).amax(dim=1).contiguous(),
                 rows=rows.to(torch.int32).contiguous(), max_len=int(lengths.max()), requested=config.mode,
-                device=lengths.device, P=P, PP=PP, BP=BP)
+                device=lengths.device, P=P, PP=PP, BP=BP, maxnreg=maxnreg[0], bwd_maxnreg=maxnreg[1])
 
 
 # --------------------------------------------------------------------------------------

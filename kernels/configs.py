@@ -164,6 +164,18 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     ("peephole", 80, "bwd", 1024, torch.float32, "tf32"): (64, 8),
     ("gru", 90, "fwd", 1024, torch.float32, "tf32"): (32, 8),
 }
+# ptxas's register cap (the PTX `.maxnreg`, Triton's `maxnreg` launch option) per (cell, arch, kernel, H,
+# dtype, precision), for launches where ptxas spills with no cap but not under one: its allocator is
+# not monotonic in the budget. E.g. the persistent LSTMP backward at H 320 bf16 on sm_80 (block_k 64,
+# 4 warps, with rows_ptr): no cap, 128 registers and 8-16 bytes of spills; capped at 255, 255
+# registers and spills still; capped at 136 or 168, none (its step-mode twin spills 8 bytes under
+# every cap, so that launch takes (32, 8) in FIXES instead). Each cap is the lowest multiple of 8
+# above the uncapped registers (else below them) under which both variants (persistent, step mode)
+# compile with no spills and no stack, found by rerunning ptxas on the kernel's PTX (`python -m
+# kernels.aot --search`: seconds per cap, against minutes per CANDIDATES compile; a Triton compile
+# with maxnreg differs from the uncapped PTX only by the directive). Launches not listed: no cap.
+MAXNREG: dict[tuple[str, int, str, int, torch.dtype, str], int] = {
+}
 # The exact-fp32 path's own (block_k, num_warps), every cell and kernel: with the TF32 entries it
 # takes 255 registers and spills (the LSTM forward at H 320 on sm_90: 416 bytes with (64, 4), still
 # 244 with (32, 8) and 260 with (64, 8)); K-chunks of 16 over 8 warps: 186 registers, no spills.
@@ -181,6 +193,20 @@ def cell_config(cell: str, H: int, dtype: torch.dtype, arch: int | None = None, 
     if fix is not None:
         config = dataclasses.replace(config, block_k=fix[0], num_warps=fix[1])
     return config
+
+
+def cell_maxnreg(cell: str, H: int, dtype: torch.dtype, arch: int | None = None, kernel: str = "fwd",
+                 precision: str = "tf32") -> int | None:
+    """ptxas's register cap for a cell's kernel from MAXNREG (None: no cap)."""
+    return MAXNREG.get((cell, 90 if arch is None else arch, kernel, H, dtype, precision))
+
+
+def launch_maxnreg(cell: str, H: int, dtype: torch.dtype, arch: int | None, precision: str,
+                   config: LaunchConfig | None) -> tuple[int | None, int | None]:
+    """(forward, backward) register caps of a call: none for a given config, else MAXNREG's."""
+    if config is not None:
+        return None, None
+    return (cell_maxnreg(cell, H, dtype, arch, "fwd", precision), cell_maxnreg(cell, H, dtype, arch, "bwd", precision))
 
 
 def launch_configs(cell: str, H: int, dtype: torch.dtype, arch: int | None, precision: str,

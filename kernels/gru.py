@@ -30,7 +30,7 @@ import triton.language as tl
 
 from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, dot_precision,
                             grid_barrier, kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tiles)
-from kernels.configs import LaunchConfig, launch_configs, padded_hidden
+from kernels.configs import LaunchConfig, launch_configs, launch_maxnreg, padded_hidden
 from kernels.reference import check_gru_inputs, gru_recurrence_reference
 
 
@@ -244,9 +244,10 @@ def _gru_bwd_kernel(
 def plan_gru(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype,
              config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
     """The plan of one call; config None: configs.family_config("gru", ...) on sm_<arch>."""
+    caps = launch_maxnreg("gru", H, dtype, arch, dot_precision(dtype), config)
     config, bwd = launch_configs("gru", H, dtype, arch, dot_precision(dtype), config)
     return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 3 * BH * padded_hidden(H), bwd,
-                     sort_rows=True)
+                     sort_rows=True, maxnreg=caps)
 
 
 def constexprs(plan: Plan, reverse: bool) -> dict:
@@ -274,7 +275,8 @@ def _forward(xproj, w_hh, b_hn, lengths, h0, reverse: bool, save: bool, config):
     else:
         gsave, hsave = y, hn  # never touched (SAVE=False)
     args = [xproj, w_hh, b_hn, y, hbuf, hn, gsave, hsave, lengths, plan.tile_len, plan.rows]
-    plan.launch(_gru_fwd_kernel, args, dict(constexprs(plan, reverse), SAVE=save), plan.max_len, inout=[hbuf])
+    plan.launch(_gru_fwd_kernel, args, dict(constexprs(plan, reverse), SAVE=save), plan.max_len, inout=[hbuf],
+                maxnreg=plan.maxnreg)
     return y, hn.to(dtype), ((gsave, hsave) if save else None), plan
 
 
@@ -289,7 +291,7 @@ def _backward(dy, dhn, w_hh, h0, saved, plan: Plan, reverse: bool):
     dy = torch.zeros(B, T, D, H, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
     args = [dy, w_hh, gsave, hsave, h_first, dx, gbuf, dh, plan.lengths, plan.tile_len, plan.rows]
     plan.launch(_gru_bwd_kernel, args, bwd_constexprs(plan, reverse), plan.max_len + 1, plan.bwd_num_warps,
-                inout=[dh])
+                inout=[dh], maxnreg=plan.bwd_maxnreg)
     return dx, dh
 
 

@@ -39,7 +39,7 @@ import triton.language as tl
 
 from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, dot_precision,
                             grid_barrier, kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tiles)
-from kernels.configs import LaunchConfig, launch_configs, padded_hidden
+from kernels.configs import LaunchConfig, launch_configs, launch_maxnreg, padded_hidden
 from kernels.reference import check_lstmp_inputs, lstmp_recurrence_reference
 
 
@@ -306,10 +306,11 @@ def plan_lstmp(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: tor
                config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
     """The plan plus the projection split: BP projection units per program, n_hb·BP >= P; its weight
     slice on chip is 4·BH·PP (W_hh rows) + BP·HP (W_hr rows)."""
+    caps = launch_maxnreg("lstmp", H, dtype, arch, dot_precision(dtype), config)
     config, bwd = launch_configs("lstmp", H, dtype, arch, dot_precision(dtype), config)
     PP, HP = padded_hidden(P), padded_hidden(H)
     return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * PP + BP * HP, bwd, P=P,
-                     sort_rows=True)
+                     sort_rows=True, maxnreg=caps)
 
 
 def constexprs(plan: Plan, reverse: bool) -> dict:
@@ -342,7 +343,7 @@ def _forward(xproj, w_hh, w_hr, lengths, h0, c0, reverse: bool, save: bool, conf
         gsave, csave = y, hn  # never touched (SAVE=False)
     args = [xproj, w_hh, w_hr, y, hbuf, mbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len, plan.rows]
     plan.launch(_lstmp_fwd_kernel, args, dict(constexprs(plan, reverse), SAVE=save), 2 * plan.max_len,
-                inout=[hbuf, cstate])
+                inout=[hbuf, cstate], maxnreg=plan.maxnreg)
     return y, hn.to(dtype), cn.to(dtype), ((gsave, csave) if save else None), plan
 
 
@@ -361,7 +362,7 @@ def _backward(dy, dhn, dcn, w_hh, w_hr, c0, saved, plan: Plan, reverse: bool):
     args = [dy, w_hh, w_hr, gsave, csave, c_first, dx, gbuf, dhbuf, dhsave, dh, dc, plan.lengths, plan.tile_len,
             plan.rows]
     plan.launch(_lstmp_bwd_kernel, args, bwd_constexprs(plan, reverse), 2 * plan.max_len + 1,
-                plan.bwd_num_warps, inout=[dh, dc])
+                plan.bwd_num_warps, inout=[dh, dc], maxnreg=plan.bwd_maxnreg)
     return dx, dhsave, dh, dc
 
 

@@ -78,12 +78,13 @@ class _FakeKernel:
     __name__ = "_fake_kernel"
 
     def __init__(self, fail):
-        self.fail, self.launches = fail, []
+        self.fail, self.launches, self.caps = fail, [], []
 
     def __getitem__(self, grid):
         def run(*args, SYNC, launch_cooperative_grid=False, **kw):
             state, flag, n_steps = args[0], args[2], args[7]
             self.launches.append((grid, SYNC, n_steps))
+            self.caps.append(kw.get("maxnreg", "no option"))
             if launch_cooperative_grid and self.fail == "raise":
                 raise RuntimeError("Triton Error [CUDA]: too many blocks in cooperative launch")
             if SYNC and self.fail == "timeout":
@@ -113,6 +114,31 @@ def test_failed_persistent_launch_reruns_in_step_mode_with_one_warning(fail, mon
     assert kernel.launches[0] == ((2, 4, 2), True, 5)  # the persistent try
     assert kernel.launches[1:] == [((2, 4, 2), False, 1)] * 5  # then one launch per step
     assert torch.equal(state, torch.zeros(3))
+
+
+@pytest.mark.parametrize("cap", [None, 136])
+def test_register_cap_goes_to_every_launch(cap, monkeypatch):
+    """Plan.launch's maxnreg (configs.MAXNREG) reaches the persistent try and each step-mode launch;
+    with none, no maxnreg option at all (Triton's default)."""
+    plan = _fake_plan(monkeypatch)
+    kernel, state = _FakeKernel("timeout"), torch.zeros(3)
+    with pytest.warns(kcommon.KernelFallbackWarning):
+        plan.launch(kernel, [state], {}, n_total=3, inout=[state], maxnreg=cap)
+    assert kernel.caps == ["no option" if cap is None else cap] * 4
+
+
+def test_register_caps_come_from_the_table(monkeypatch):
+    """configs.MAXNREG's entries go to the plan of the cell's default launch (forward and backward
+    apart); a caller's own LaunchConfig gets no cap."""
+    from kernels import configs
+    from kernels.gru import plan_gru
+    monkeypatch.setitem(configs.MAXNREG, ("gru", 90, "bwd", 320, torch.bfloat16, "tf32"), 168)
+    lengths = torch.full((4,), 3, dtype=torch.int32)
+    plan = plan_gru(4, 3, 2, 320, lengths, torch.bfloat16, None, 90)
+    assert (plan.maxnreg, plan.bwd_maxnreg) == (None, 168)
+    assert plan_gru(4, 3, 2, 320, lengths, torch.bfloat16, None, 80).bwd_maxnreg is None
+    own = plan_gru(4, 3, 2, 320, lengths, torch.bfloat16, LaunchConfig(block_h=32), 90)
+    assert (own.maxnreg, own.bwd_maxnreg) == (None, None)
 
 
 def test_persistent_launch_per_group_of_batch_tiles(monkeypatch):
