@@ -163,6 +163,10 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     **{("peephole", 80, "bwd", 320, dt, "tf32"): (64, 8) for dt in _16BIT},
     ("peephole", 80, "bwd", 1024, torch.float32, "tf32"): (64, 8),
     ("gru", 90, "fwd", 1024, torch.float32, "tf32"): (32, 8),
+    # after the kernels took rows_ptr (length-sorted tiles), found by `python -m kernels.aot --search`
+    ("lstmp", 80, "fwd", 512, torch.float32, "tf32"): (32, 4),   # (128, 8): 255 registers, 36 bytes
+    ("lstmp", 80, "bwd", 320, torch.bfloat16, "tf32"): (32, 8),  # (64, 4): 8-16 bytes under any register cap
+    **{("gru", 80, "fwd", h, torch.float32, "tf32x3"): (32, 8) for h in (320, 512, 768)},
 }
 # ptxas's register cap (the PTX `.maxnreg`, Triton's `maxnreg` launch option) per (cell, arch, kernel, H,
 # dtype, precision), for launches where ptxas spills with no cap but not under one: its allocator is
@@ -175,6 +179,7 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
 # kernels.aot --search`: seconds per cap, against minutes per CANDIDATES compile; a Triton compile
 # with maxnreg differs from the uncapped PTX only by the directive). Launches not listed: no cap.
 MAXNREG: dict[tuple[str, int, str, int, torch.dtype, str], int] = {
+    ("gru", 90, "bwd", 768, torch.bfloat16, "tf32"): 112,
 }
 # The exact-fp32 path's own (block_k, num_warps), every cell and kernel: with the TF32 entries it
 # takes 255 registers and spills (the LSTM forward at H 320 on sm_90: 416 bytes with (64, 4), still

@@ -34,11 +34,11 @@ def test_aot_one_configuration_fits():
 
 
 def test_aot_counts_spills():
-    """ptxas spills into the stack frame (cuobjdump's STACK; its LOCAL stays 0): the GRU backward at
-    H 256 bf16 with block_k 32 and 4 warps spills 16 bytes on sm_80 (why the launcher picks (64, 4) there)."""
-    rows = _aot("--kernel", "gru_bwd", "--hidden", "256", "--arch", "80", "--dtype", "bf16", "--block-k", "32",
+    """ptxas spills into the stack frame (cuobjdump's STACK; its LOCAL stays 0): the LSTMP backward at
+    H 320 bf16 with block_k 64 and 4 warps spills 16 bytes on sm_80 (why the launcher picks (32, 8) there)."""
+    rows = _aot("--kernel", "lstmp_bwd", "--hidden", "320", "--arch", "80", "--dtype", "bf16", "--block-k", "64",
                 "--warps", "4", "--sync", "sync")
-    assert [(r["block_k"], r["warps"]) for r in rows] == [(32, 4)]
+    assert [(r["block_k"], r["warps"]) for r in rows] == [(64, 4)]
     assert rows[0]["spills"] > 0 and rows[0]["spill_loads"] > 0
     assert rows[0]["stack"] >= rows[0]["spills"]
 
