@@ -21,6 +21,11 @@ Dimensions: B batch, T time, D directions (d = 0 forward, d = 1 reverse), H hidd
 Same design as `kernels.lstm` (grid (D, n_hblocks, n_btiles), the program's W_hh slice on chip,
 h ping-pong buffer + grid barrier, cooperative launch, step-mode fallback), on the shared spine
 of `kernels.common` (plan, barrier, weight tiles) with its launch table in `kernels.configs`.
+
+Length-sorted tiles: batch tile bt holds the rows rows[bt·BB : (bt+1)·BB] of the plan's stable
+argsort of the lengths (longest first; kernels.common.make_plan), loaded from rows_ptr in the
+prologue; every address goes through those rows, so inputs and outputs stay in batch order and a
+tile of short rows stops at its own tile_len.
 """
 from __future__ import annotations
 

@@ -30,6 +30,11 @@ two barriers per step instead of one, against doing the projection redundantly i
 sizes that matter, 512 × 1024). With one hidden block (small H) there is no barrier at all.
 Backward mirrors it: phase 0 makes dh_t for the program's projection units (K = 4H), phase 1
 the cell backward of its cell units (dm_t: K = P).
+
+Length-sorted tiles: batch tile bt holds the rows rows[bt·BB : (bt+1)·BB] of the plan's stable
+argsort of the lengths (longest first; kernels.common.make_plan), loaded from rows_ptr in the
+prologue; every address goes through those rows, so inputs and outputs stay in batch order and a
+tile of short rows stops at its own tile_len.
 """
 from __future__ import annotations
 
