@@ -166,7 +166,6 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     # after the kernels took rows_ptr (length-sorted tiles), found by `python -m kernels.aot --search`
     ("lstmp", 80, "fwd", 512, torch.float32, "tf32"): (32, 4),   # (128, 8): 255 registers, 36 bytes
     ("lstmp", 80, "bwd", 320, torch.bfloat16, "tf32"): (32, 8),  # (64, 4): 8-16 bytes under any register cap
-    **{("gru", 80, "fwd", h, torch.float32, "tf32x3"): (32, 8) for h in (320, 512, 768)},
 }
 # ptxas's register cap (the PTX `.maxnreg`, Triton's `maxnreg` launch option) per (cell, arch, kernel, H,
 # dtype, precision), for launches where ptxas spills with no cap but not under one: its allocator is

@@ -34,7 +34,8 @@ import triton
 import triton.language as tl
 
 from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, dot_precision,
-                            grid_barrier, kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tiles)
+                            grid_barrier, kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tile,
+                            w_tiles)
 from kernels.configs import LaunchConfig, launch_configs, launch_maxnreg, padded_hidden
 from kernels.reference import check_gru_inputs, gru_recurrence_reference
 
@@ -99,17 +100,30 @@ def _gru_fwd_kernel(
         ar = tl.zeros([BB, BH], dtype=tl.float32)
         az = tl.zeros([BB, BH], dtype=tl.float32)
         an = tl.zeros([BB, BH], dtype=tl.float32) + bhn[None, :]
-        for kc in tl.static_range(HP // BK):
-            kk = kc * BK + tl.arange(0, BK)
-            hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
-                         cache_modifier=".cg")
-            hk = dot_operand(hk, w_ptr, INTERPRET)
-            ar = tl.dot(hk, w_pick(ws, wd, 0, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), ar,
-                        input_precision=DOT_PRECISION)
-            az = tl.dot(hk, w_pick(ws, wd, 1, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), az,
-                        input_precision=DOT_PRECISION)
-            an = tl.dot(hk, w_pick(ws, wd, 2, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), an,
-                        input_precision=DOT_PRECISION)
+        if RESIDENT or DOT_PRECISION != "tf32x3":  # K chunks unrolled (resident tiles index a tuple)
+            for kc in tl.static_range(HP // BK):
+                kk = kc * BK + tl.arange(0, BK)
+                hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
+                             cache_modifier=".cg")
+                hk = dot_operand(hk, w_ptr, INTERPRET)
+                ar = tl.dot(hk, w_pick(ws, wd, 0, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), ar,
+                            input_precision=DOT_PRECISION)
+                az = tl.dot(hk, w_pick(ws, wd, 1, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), az,
+                            input_precision=DOT_PRECISION)
+                an = tl.dot(hk, w_pick(ws, wd, 2, kc, cols, cmask, H * H, H, HP, BK, 1, H, RESIDENT, INTERPRET), an,
+                            input_precision=DOT_PRECISION)
+        else:  # exact fp32, weights streamed: a runtime loop (unrolled, 255 registers and spills)
+            for kc in range(0, HP // BK):
+                kk = kc * BK + tl.arange(0, BK)
+                hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
+                             cache_modifier=".cg")
+                hk = dot_operand(hk, w_ptr, INTERPRET)
+                ar = tl.dot(hk, w_tile(wd, kk, cols, kk < H, cmask, 1, H, INTERPRET), ar,
+                            input_precision=DOT_PRECISION)
+                az = tl.dot(hk, w_tile(wd + 1 * (H * H), kk, cols, kk < H, cmask, 1, H, INTERPRET), az,
+                            input_precision=DOT_PRECISION)
+                an = tl.dot(hk, w_tile(wd + 2 * (H * H), kk, cols, kk < H, cmask, 1, H, INTERPRET), an,
+                            input_precision=DOT_PRECISION)
         xr = tl.load(xrow[:, None] + 0 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
         xz = tl.load(xrow[:, None] + 1 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
         xn = tl.load(xrow[:, None] + 2 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
@@ -193,14 +207,24 @@ def _gru_bwd_kernel(
             sp = s + 1
             grow = gbuf_ptr + (sp % 2) * (D * B * 3 * H) + (d * B + rows) * (3 * H)
             acc = tl.zeros([BB, BH], dtype=tl.float32)
-            for g in tl.static_range(3):
-                for kc in tl.static_range(HP // BK):
-                    kk = kc * BK + tl.arange(0, BK)
-                    pk = tl.load(grow[:, None] + g * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
-                                 other=0.0, cache_modifier=".cg")
-                    pk = dot_operand(pk, w_ptr, INTERPRET)
-                    w = w_pick(ws, wd, g, kc, cols, cmask, H * H, H, HP, BK, H, 1, RESIDENT, INTERPRET)
-                    acc = tl.dot(pk, w, acc, input_precision=DOT_PRECISION)
+            if RESIDENT or DOT_PRECISION != "tf32x3":  # K chunks unrolled (resident tiles index a tuple)
+                for g in tl.static_range(3):
+                    for kc in tl.static_range(HP // BK):
+                        kk = kc * BK + tl.arange(0, BK)
+                        pk = tl.load(grow[:, None] + g * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
+                                     other=0.0, cache_modifier=".cg")
+                        pk = dot_operand(pk, w_ptr, INTERPRET)
+                        w = w_pick(ws, wd, g, kc, cols, cmask, H * H, H, HP, BK, H, 1, RESIDENT, INTERPRET)
+                        acc = tl.dot(pk, w, acc, input_precision=DOT_PRECISION)
+            else:  # exact fp32, weights streamed: a runtime loop (unrolled, 255 registers and spills)
+                for g in tl.static_range(3):
+                    for kc in range(0, HP // BK):
+                        kk = kc * BK + tl.arange(0, BK)
+                        pk = tl.load(grow[:, None] + g * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
+                                     other=0.0, cache_modifier=".cg")
+                        pk = dot_operand(pk, w_ptr, INTERPRET)
+                        w = w_tile(wd + g * (H * H), kk, cols, kk < H, cmask, H, 1, INTERPRET)
+                        acc = tl.dot(pk, w, acc, input_precision=DOT_PRECISION)
             dh = tl.where(((sp < length) & rmask)[:, None], acc + dh, dh)
         if s >= 0:
             active = (s < length) & rmask

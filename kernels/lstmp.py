@@ -43,7 +43,8 @@ import triton
 import triton.language as tl
 
 from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, dot_precision,
-                            grid_barrier, kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tiles)
+                            grid_barrier, kernel_inputs, make_plan, previous_h, tanh, valid_steps, w_pick, w_tile,
+                            w_tiles)
 from kernels.configs import LaunchConfig, launch_configs, launch_maxnreg, padded_hidden
 from kernels.reference import check_lstmp_inputs, lstmp_recurrence_reference
 
@@ -119,19 +120,34 @@ def _lstmp_fwd_kernel(
             xf = tl.load(xrow[:, None] + 1 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
             xg = tl.load(xrow[:, None] + 2 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
             xo = tl.load(xrow[:, None] + 3 * H + cols[None, :], mask=m_x, other=0.0).to(tl.float32)
-            for kc in tl.static_range(PP // BK):
-                kk = kc * BK + tl.arange(0, BK)
-                hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < P)[None, :], other=0.0,
-                             cache_modifier=".cg")
-                hk = dot_operand(hk, w_ptr, INTERPRET)
-                xi = tl.dot(hk, w_pick(ws, wd, 0, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
-                            xi, input_precision=DOT_PRECISION)
-                xf = tl.dot(hk, w_pick(ws, wd, 1, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
-                            xf, input_precision=DOT_PRECISION)
-                xg = tl.dot(hk, w_pick(ws, wd, 2, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
-                            xg, input_precision=DOT_PRECISION)
-                xo = tl.dot(hk, w_pick(ws, wd, 3, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
-                            xo, input_precision=DOT_PRECISION)
+            if RESIDENT or DOT_PRECISION != "tf32x3":  # K chunks unrolled (resident tiles index a tuple)
+                for kc in tl.static_range(PP // BK):
+                    kk = kc * BK + tl.arange(0, BK)
+                    hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < P)[None, :], other=0.0,
+                                 cache_modifier=".cg")
+                    hk = dot_operand(hk, w_ptr, INTERPRET)
+                    xi = tl.dot(hk, w_pick(ws, wd, 0, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
+                                xi, input_precision=DOT_PRECISION)
+                    xf = tl.dot(hk, w_pick(ws, wd, 1, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
+                                xf, input_precision=DOT_PRECISION)
+                    xg = tl.dot(hk, w_pick(ws, wd, 2, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
+                                xg, input_precision=DOT_PRECISION)
+                    xo = tl.dot(hk, w_pick(ws, wd, 3, kc, cols, cmask, H * P, P, PP, BK, 1, P, RESIDENT, INTERPRET),
+                                xo, input_precision=DOT_PRECISION)
+            else:  # exact fp32, weights streamed: a runtime loop (unrolled, 255 registers and spills)
+                for kc in range(0, PP // BK):
+                    kk = kc * BK + tl.arange(0, BK)
+                    hk = tl.load(hrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < P)[None, :], other=0.0,
+                                 cache_modifier=".cg")
+                    hk = dot_operand(hk, w_ptr, INTERPRET)
+                    xi = tl.dot(hk, w_tile(wd, kk, cols, kk < P, cmask, 1, P, INTERPRET),
+                                xi, input_precision=DOT_PRECISION)
+                    xf = tl.dot(hk, w_tile(wd + 1 * (H * P), kk, cols, kk < P, cmask, 1, P, INTERPRET),
+                                xf, input_precision=DOT_PRECISION)
+                    xg = tl.dot(hk, w_tile(wd + 2 * (H * P), kk, cols, kk < P, cmask, 1, P, INTERPRET),
+                                xg, input_precision=DOT_PRECISION)
+                    xo = tl.dot(hk, w_tile(wd + 3 * (H * P), kk, cols, kk < P, cmask, 1, P, INTERPRET),
+                                xo, input_precision=DOT_PRECISION)
             gi = tl.sigmoid(xi)
             gf = tl.sigmoid(xf)
             gg = tanh(xg)
@@ -149,13 +165,22 @@ def _lstmp_fwd_kernel(
         else:  # phase B: this program's projection units, h_t = m_t @ W_hrᵀ (K = H)
             mrow = mbuf_ptr + (d * B + rows) * H
             acc = tl.zeros([BB, BP], dtype=tl.float32)
-            for kc in tl.static_range(HP // BK):
-                kk = kc * BK + tl.arange(0, BK)
-                mk = tl.load(mrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
-                             cache_modifier=".cg")
-                mk = dot_operand(mk, wr_ptr, INTERPRET)
-                acc = tl.dot(mk, w_pick(wrs, wrd, 0, kc, pcols, pmask, 0, H, HP, BK, 1, H, RESIDENT, INTERPRET),
-                             acc, input_precision=DOT_PRECISION)
+            if RESIDENT or DOT_PRECISION != "tf32x3":  # K chunks unrolled (resident tiles index a tuple)
+                for kc in tl.static_range(HP // BK):
+                    kk = kc * BK + tl.arange(0, BK)
+                    mk = tl.load(mrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
+                                 cache_modifier=".cg")
+                    mk = dot_operand(mk, wr_ptr, INTERPRET)
+                    acc = tl.dot(mk, w_pick(wrs, wrd, 0, kc, pcols, pmask, 0, H, HP, BK, 1, H, RESIDENT, INTERPRET),
+                                 acc, input_precision=DOT_PRECISION)
+            else:  # exact fp32, weights streamed: a runtime loop (unrolled, 255 registers and spills)
+                for kc in range(0, HP // BK):
+                    kk = kc * BK + tl.arange(0, BK)
+                    mk = tl.load(mrow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :], other=0.0,
+                                 cache_modifier=".cg")
+                    mk = dot_operand(mk, wr_ptr, INTERPRET)
+                    acc = tl.dot(mk, w_tile(wrd, kk, pcols, kk < H, pmask, 1, H, INTERPRET),
+                                 acc, input_precision=DOT_PRECISION)
             hp = tl.where(a2, acc, hp)
             tl.store(y_ptr + base[:, None] * P + pcols[None, :], tl.where(a2, acc, 0.0), mask=m_p)
             tl.store(hbuf_ptr + ((s + 1) % 2) * (D * B * P) + pstate, hp, mask=m_p)
@@ -240,14 +265,24 @@ def _lstmp_bwd_kernel(
                 sp = s + 1
                 grow = gbuf_ptr + (d * B + rows) * (4 * H)
                 acc = tl.zeros([BB, BP], dtype=tl.float32)
-                for g in tl.static_range(4):
-                    for kc in tl.static_range(HP // BK):
-                        kk = kc * BK + tl.arange(0, BK)
-                        pk = tl.load(grow[:, None] + g * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
-                                     other=0.0, cache_modifier=".cg")
-                        pk = dot_operand(pk, w_ptr, INTERPRET)
-                        w = w_pick(ws, wd, g, kc, pcols, pmask, H * P, H, HP, BK, P, 1, RESIDENT, INTERPRET)
-                        acc = tl.dot(pk, w, acc, input_precision=DOT_PRECISION)
+                if RESIDENT or DOT_PRECISION != "tf32x3":  # K chunks unrolled (resident tiles index a tuple)
+                    for g in tl.static_range(4):
+                        for kc in tl.static_range(HP // BK):
+                            kk = kc * BK + tl.arange(0, BK)
+                            pk = tl.load(grow[:, None] + g * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
+                                         other=0.0, cache_modifier=".cg")
+                            pk = dot_operand(pk, w_ptr, INTERPRET)
+                            w = w_pick(ws, wd, g, kc, pcols, pmask, H * P, H, HP, BK, P, 1, RESIDENT, INTERPRET)
+                            acc = tl.dot(pk, w, acc, input_precision=DOT_PRECISION)
+                else:  # exact fp32, weights streamed: a runtime loop (unrolled, 255 registers and spills)
+                    for g in tl.static_range(4):
+                        for kc in range(0, HP // BK):
+                            kk = kc * BK + tl.arange(0, BK)
+                            pk = tl.load(grow[:, None] + g * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
+                                         other=0.0, cache_modifier=".cg")
+                            pk = dot_operand(pk, w_ptr, INTERPRET)
+                            w = w_tile(wd + g * (H * P), kk, pcols, kk < H, pmask, P, 1, INTERPRET)
+                            acc = tl.dot(pk, w, acc, input_precision=DOT_PRECISION)
                 dh = tl.where(((sp < length) & rmask)[:, None], acc, dh)
             if s >= 0:
                 m_xp = a2 & pmask[None, :]
@@ -259,13 +294,22 @@ def _lstmp_bwd_kernel(
             m_x = a2 & cmask[None, :]
             drow = dhbuf_ptr + (d * B + rows) * P
             dm = tl.zeros([BB, BH], dtype=tl.float32)
-            for kc in tl.static_range(PP // BK):
-                kk = kc * BK + tl.arange(0, BK)
-                hk = tl.load(drow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < P)[None, :], other=0.0,
-                             cache_modifier=".cg")
-                hk = dot_operand(hk, wr_ptr, INTERPRET)
-                dm = tl.dot(hk, w_pick(wrs, wrd, 0, kc, cols, cmask, 0, P, PP, BK, H, 1, RESIDENT, INTERPRET),
-                            dm, input_precision=DOT_PRECISION)
+            if RESIDENT or DOT_PRECISION != "tf32x3":  # K chunks unrolled (resident tiles index a tuple)
+                for kc in tl.static_range(PP // BK):
+                    kk = kc * BK + tl.arange(0, BK)
+                    hk = tl.load(drow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < P)[None, :], other=0.0,
+                                 cache_modifier=".cg")
+                    hk = dot_operand(hk, wr_ptr, INTERPRET)
+                    dm = tl.dot(hk, w_pick(wrs, wrd, 0, kc, cols, cmask, 0, P, PP, BK, H, 1, RESIDENT, INTERPRET),
+                                dm, input_precision=DOT_PRECISION)
+            else:  # exact fp32, weights streamed: a runtime loop (unrolled, 255 registers and spills)
+                for kc in range(0, PP // BK):
+                    kk = kc * BK + tl.arange(0, BK)
+                    hk = tl.load(drow[:, None] + kk[None, :], mask=rmask[:, None] & (kk < P)[None, :], other=0.0,
+                                 cache_modifier=".cg")
+                    hk = dot_operand(hk, wr_ptr, INTERPRET)
+                    dm = tl.dot(hk, w_tile(wrd, kk, cols, kk < P, cmask, H, 1, INTERPRET),
+                                dm, input_precision=DOT_PRECISION)
             t_prev = tl.where(backward, t + 1, t - 1)
             base_prev = (rows64 * T + t_prev) * D + d
             grow = gsave_ptr + base * (4 * H)

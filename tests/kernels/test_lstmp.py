@@ -12,6 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from kernels import LaunchConfig, lstmp_recurrence, lstmp_recurrence_reference
 from kernels.lstmp import plan_lstmp
+from kernels import configs
 from kernels.testing import concurrent_programs
 from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference, nan_fill  # noqa: F401 (nan_fill: autouse)
 
@@ -176,3 +177,22 @@ def test_bench_provider_with_identity_projection_is_the_lstm():
     ref = lstm_recurrence_reference(xproj.double(), w_hh.double(), lens)
     for a, b in zip((y, h, c), ref):
         torch.testing.assert_close(a.double(), b, atol=3e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(
+    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))])
+def test_exact_fp32_streamed_weights_match_reference(mode, monkeypatch):
+    """The exact-fp32 path (allow_tf32 off: tf32x3) with weights too big for the chip (RESIDENT_BYTES 0
+    here) runs its K chunks as a runtime loop: 4 chunks of 16, sorted ragged tiles, both directions."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(configs, "RESIDENT_BYTES", 0)
+    B, T, D, H, lengths = 18, 5, 2, 48, [5, 1, 3, 5, 2, 4, 1, 2, 3, 5, 4, 4, 1, 2, 3, 2, 2, 5]
+    config = LaunchConfig(block_h=16, block_k=16, mode=mode if mode == "step" else "auto")
+    plan = plan_lstmp(B, T, D, H, torch.tensor(lengths, dtype=torch.int32), torch.float32, config, None, 20)
+    assert (plan.dot_precision, plan.resident, plan.HP // plan.BK) == ("tf32x3", False, 4)
+    if mode == "step":
+        _check(B, T, D, H, 20, lengths, torch.float32, config)
+        return
+    with concurrent_programs() as launches:
+        _check(B, T, D, H, 20, lengths, torch.float32, config)
+    assert len(launches) == 2
