@@ -213,27 +213,36 @@ def fits(row: dict) -> bool:
     return (row["spills"], row["spill_loads"], row["stack"]) == (0, 0, 0) and row["shared"] <= row["shared_limit"]
 
 
-# register caps tried by --search (ptxas allocates in units of 8 per thread; 255 is the maximum)
+# register caps tried by --search (ptxas allocates in units of 8 per thread; 255 is the maximum):
+# first up to NEAR above the uncapped count (or below it), then the CANDIDATES, then the higher caps
 CAPS = range(64, 256, 8)
+NEAR = 32
 
 
 def search(name: str, H: int, dtype: torch.dtype, arch: int, exact_fp32: bool, syncs: list[bool],
            dump: Path | None = None) -> list[dict]:
     """The rows of one launch (kernel x arch x H x dtype x precision, each variant in syncs) with the
     launcher's entry. If any does not fit: first ptxas's register cap (the same PTX under `.maxnreg`,
-    seconds per try: the lowest of CAPS above the entry's registers, then below them, under which
-    every variant fits), then the first of configs.CANDIDATES (block_k, num_warps; a full compile
-    each). Each row gets "fix": None when the entry fits, ["maxnreg", cap] (configs.MAXNREG),
+    seconds per try: the lowest of CAPS at most NEAR above the entry's registers, then below them,
+    under which every variant fits), then the first of configs.CANDIDATES (block_k, num_warps; a full
+    compile each), then the higher caps. Each row gets "fix": None when the entry fits, ["maxnreg", cap] (configs.MAXNREG),
     [block_k, num_warps] (configs.FIXES), or "none" (the entry's rows are returned)."""
     entry = [_compile(name, H, dtype, arch, 2, exact_fp32, None, None, s, dump, None) for s in syncs]
     rows_ = [r for r, _ in entry]
     if all(map(fits, rows_)):
         return [dict(r, fix=None) for r in rows_]
     regs = max(r["registers"] for r in rows_)
-    for cap in [c for c in CAPS if c > regs] + [c for c in reversed(CAPS) if c < regs]:
-        capped = [dict(r, maxnreg=cap, **resource_usage(c, arch, maxnreg=cap)) for r, c in entry]
-        if all(map(fits, capped)):
-            return [dict(r, fix=["maxnreg", cap]) for r in capped]
+
+    def capped(caps) -> list[dict] | None:
+        for cap in caps:
+            out = [dict(r, maxnreg=cap, **resource_usage(c, arch, maxnreg=cap)) for r, c in entry]
+            if all(map(fits, out)):
+                return [dict(r, fix=["maxnreg", cap]) for r in out]
+        return None
+
+    near = [c for c in CAPS if regs < c <= regs + NEAR] + [c for c in reversed(CAPS) if c < regs]
+    if (found := capped(near)) is not None:
+        return found
     tried = {(rows_[0]["block_k"], rows_[0]["warps"])}
     cell_name, kernel = name.rsplit("_", 1)
     for block_k, warps in configs.CANDIDATES:
@@ -249,6 +258,8 @@ def search(name: str, H: int, dtype: torch.dtype, arch: int, exact_fp32: bool, s
                 break
         if len(candidate) == len(syncs) and all(map(fits, candidate)):
             return [dict(r, fix=[block_k, warps]) for r in candidate]
+    if (found := capped([c for c in CAPS if c > regs + NEAR])) is not None:  # many more registers: last resort
+        return found
     return [dict(r, fix="none") for r in rows_]
 
 

@@ -141,6 +141,7 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     ("lstm", 80, "fwd", 320, torch.float32, "tf32"): (64, 8),
     ("lstm", 80, "fwd", 1024, torch.float32, "tf32"): (64, 8),
     ("lstm", 90, "fwd", 1024, torch.float32, "tf32"): (64, 8),
+    ("lstm", 80, "fwd", 512, torch.float32, "tf32x3"): (16, 4),   # issue 14's loop: (16, 8) spills
     **{("lstm", 80, "bwd", 256, dt, "tf32"): (64, 8) for dt in _16BIT},
     **{("gru", 90, "bwd", h, dt, "tf32"): (64, 4) for h in (256, 512) for dt in _16BIT},
     **{("gru", 90, "bwd", 1024, dt, "tf32"): (128, 4) for dt in _16BIT},  # (64, 4): 8, (64, 8) / (32, 8): 16 bytes
@@ -166,6 +167,9 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     # after the kernels took rows_ptr (length-sorted tiles), found by `python -m kernels.aot --search`
     ("lstmp", 80, "fwd", 512, torch.float32, "tf32"): (32, 4),   # (128, 8): 255 registers, 36 bytes
     ("lstmp", 80, "bwd", 320, torch.bfloat16, "tf32"): (32, 8),  # (64, 4): 8-16 bytes under any register cap
+    **{("gru", 80, "fwd", 320, dt, "tf32"): (32, 4) for dt in _16BIT},   # (64, 4): no spills only capped at 240
+    **{("lstmp", 90, "fwd", 320, dt, "tf32"): (64, 4) for dt in _16BIT},
+    **{("lstmp", arch, "fwd", 768, torch.float32, "tf32"): (64, 4) for arch in (80, 90)},
 }
 # ptxas's register cap (the PTX `.maxnreg`, Triton's `maxnreg` launch option) per (cell, arch, kernel, H,
 # dtype, precision), for launches where ptxas spills with no cap but not under one: its allocator is
@@ -178,8 +182,12 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
 # kernels.aot --search`: seconds per cap, against minutes per CANDIDATES compile; a Triton compile
 # with maxnreg differs from the uncapped PTX only by the directive). Launches not listed: no cap.
 MAXNREG: dict[tuple[str, int, str, int, torch.dtype, str], int] = {
+    # the LSTM forward after issue 14's step loop (kernels.lstm): uncapped, the step-mode twin spills
+    # 4-8 bytes at 80 registers
+    **{("lstm", 80, "fwd", 1024, dt, "tf32"): 104 for dt in _16BIT},
     **{("gru", 90, "bwd", 768, dt, "tf32"): 112 for dt in _16BIT},   # uncapped: spills (persistent and step)
     **{("lstmp", arch, "fwd", 256, torch.float32, "tf32x3"): 144 for arch in (80, 90)},
+    ("gru", 80, "bwd", 512, torch.float16, "tf32"): 88,
 }
 # The exact-fp32 path's own (block_k, num_warps), every cell and kernel: with the TF32 entries it
 # takes 255 registers and spills (the LSTM forward at H 320 on sm_90: 416 bytes with (64, 4), still
