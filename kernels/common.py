@@ -75,6 +75,93 @@ def grid_barrier(count_ptr, target, flag_ptr, spin_limit, ok):
 
 
 @triton.jit
+def grid_arrive(count_ptr):
+    """This program's arrive at a grid barrier (the first half of grid_barrier, for a loop that waits at
+    its top: grid_wait): every thread has issued its stores (CTA barrier), then one release add."""
+    tl.debug_barrier()
+    tl.atomic_add(count_ptr, 1, sem="release")
+
+
+@triton.jit
+def _poll(count_ptr, INTERPRET: tl.constexpr):
+    """The counter, read by every thread with its own acquire load (no broadcast through shared memory)."""
+    if INTERPRET:
+        seen = tl.atomic_add(count_ptr, 0, sem="acquire")
+    else:
+        seen = tl.inline_asm_elementwise("ld.global.gpu.acquire.b32 $0, [$1];", "=r,l", [count_ptr],
+                                         dtype=tl.int32, is_pure=False, pack=1)
+    return seen
+
+
+@triton.jit
+def grid_wait(count_ptr, target, flag_ptr, spin_limit, ok, INTERPRET: tl.constexpr):
+    """Wait until the counter reaches target (the arrives of every program sharing it, grid_arrive).
+    Every thread polls the counter itself (an acquire load at gpu scope): no CTA barrier inside or
+    after the spin, so the loads that follow it are issued in the same run as the poll. Bounded as
+    grid_barrier: after spin_limit polls (ok False: at once) the thread sets *flag_ptr and stops
+    waiting; the host reruns the call in step mode. -> ok and this barrier opened (this thread)."""
+    seen = _poll(count_ptr, INTERPRET)
+    budget = tl.where(ok, spin_limit, 0)
+    spins = 0
+    while (seen < target) & (spins < budget):
+        seen = _poll(count_ptr, INTERPRET)
+        spins += 1
+    opened = seen >= target
+    if not opened:
+        if INTERPRET:
+            tl.atomic_xchg(flag_ptr, 1)
+        else:  # by this thread itself (a scalar atomic would run in one thread only)
+            tl.inline_asm_elementwise("st.global.relaxed.gpu.b32 [$1], 1;\n\tmov.b32 $0, 0;", "=r,l", [flag_ptr],
+                                      dtype=tl.int32, is_pure=False, pack=1)
+    return ok & opened
+
+
+@triton.jit
+def w_chunks(w_ptr, roff, rmask, K: tl.constexpr, BK: tl.constexpr, NK: tl.constexpr, TRANS: tl.constexpr,
+             INTERPRET: tl.constexpr):
+    """A program's weight rows w[roff[r] + k] (k < K) as NK = cdiv(K, BK) K-chunk tiles [R, BK] (TRANS:
+    [BK, R]), loaded once before the time loop: the compiler keeps them in shared memory."""
+    ws = ()
+    for kc in tl.static_range(NK):
+        ws = ws + (w_chunk((), w_ptr, roff, rmask, kc, K, BK, NK, TRANS, False, INTERPRET),)
+    return ws
+
+
+@triton.jit
+def w_chunk(ws, w_ptr, roff, rmask, kc: tl.constexpr, K: tl.constexpr, BK: tl.constexpr, NK: tl.constexpr,
+            TRANS: tl.constexpr, RESIDENT: tl.constexpr, INTERPRET: tl.constexpr):
+    """Chunk kc of w_chunks: from the on-chip tuple (RESIDENT) or from L2 (every step)."""
+    if RESIDENT:
+        w = ws[kc]
+    else:
+        ks = kc * BK + tl.arange(0, BK)
+        if TRANS:
+            w = tl.load(w_ptr + roff[None, :] + ks[:, None], mask=rmask[None, :] & (ks < K)[:, None], other=0.0)
+        else:
+            w = tl.load(w_ptr + roff[:, None] + ks[None, :], mask=rmask[:, None] & (ks < K)[None, :], other=0.0)
+        if INTERPRET:
+            w = w.to(tl.float32)  # tl.dot on 16-bit inputs is wrong under the interpreter
+    return w
+
+
+@triton.jit
+def gates_split(x, BH: tl.constexpr, BB: tl.constexpr):
+    """[4·BH, BB] with gate rows g·BH + j -> the four gates [BH, BB], order i, f, g, o."""
+    x = tl.permute(tl.reshape(x, (2, 2, BH, BB)), (2, 3, 0, 1))   # [BH, BB, g // 2, g % 2]
+    even, odd = tl.split(x)                                      # [BH, BB, g // 2]: (i, g), (f, o)
+    i, g = tl.split(even)
+    f, o = tl.split(odd)
+    return i, f, g, o
+
+
+@triton.jit
+def gates_join(i, f, g, o, BH: tl.constexpr, BB: tl.constexpr):
+    """The inverse of gates_split: four [BH, BB] gates -> [4·BH, BB], gate rows g·BH + j."""
+    x = tl.join(tl.join(i, g), tl.join(f, o))                    # [BH, BB, g // 2, g % 2]
+    return tl.reshape(tl.permute(x, (2, 3, 0, 1)), (4 * BH, BB))
+
+
+@triton.jit
 def dot_operand(x, w_ptr, INTERPRET: tl.constexpr):
     if INTERPRET:
         x = x.to(tl.float32)

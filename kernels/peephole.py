@@ -28,7 +28,7 @@ import torch
 
 from kernels.common import (Cell, Kernel, Plan, device_arch, dot_precision, kernel_inputs, make_plan, previous_h,
                             valid_steps)
-from kernels.configs import LaunchConfig, launch_configs, padded_hidden
+from kernels.configs import LaunchConfig, launch_configs, launch_maxnreg
 from kernels.lstm import _backward, _forward, _lstm_bwd_kernel, _lstm_fwd_kernel, fwd_constexprs
 from kernels.lstm import bwd_constexprs as bwd_constexprs_lstm
 from kernels.reference import check_peephole_inputs, peephole_lstm_recurrence_reference
@@ -40,8 +40,9 @@ from kernels.reference import check_peephole_inputs, peephole_lstm_recurrence_re
 def plan_peephole(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torch.dtype,
                   config: LaunchConfig | None, arch: int | None, P: int = 0) -> Plan:
     """kernels.lstm's plan with the peephole family's launch config (forward and backward alike)."""
+    caps = launch_maxnreg("peephole", H, dtype, arch, dot_precision(dtype), config)
     config, bwd = launch_configs("peephole", H, dtype, arch, dot_precision(dtype), config)
-    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * padded_hidden(H), bwd)
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * H, bwd, maxnreg=caps)
 
 
 def constexprs(plan: Plan, reverse: bool) -> dict:
@@ -115,7 +116,7 @@ def peephole_lstm_recurrence(
                                         bool(reverse), config)
 
 
-_DTYPE_PTRS = frozenset({"xproj_ptr", "w_ptr", "peep_ptr", "y_ptr", "gsave_ptr", "dy_ptr"})
+_DTYPE_PTRS = frozenset({"xproj_ptr", "w_ptr", "peep_ptr", "y_ptr", "hbuf_ptr", "gsave_ptr", "dy_ptr"})
 CELL = Cell("peephole", peephole_lstm_recurrence, peephole_lstm_recurrence_reference, gates=4, plan=plan_peephole,
             extra_params=("weight_peep",), kernels={"fwd": Kernel(_lstm_fwd_kernel, constexprs, _DTYPE_PTRS),
                                                     "bwd": Kernel(_lstm_bwd_kernel, bwd_constexprs, _DTYPE_PTRS,

@@ -70,7 +70,7 @@ COLUMNS = ["kernel", "arch", "H", "dtype", "block_h", "block_k", "hblocks", "war
 # --------------------------------------------------------------------------------------
 # SASS: the time loop (logic of tools/sass_loop_stats.py)
 
-INS = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]*)([^;]*);")
+INS = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Za-z0-9_.]*)([^;]*);")  # HGMMA.64x16x16
 
 
 def sass_functions(text: str) -> dict[str, list[tuple[int, str, str]]]:
@@ -152,6 +152,7 @@ class Dot:
     K: int
     layout: Layout
     tf32x3: bool
+    serial: bool = False   # a warpgroup dot waited for before the next dot (chains)
 
 
 _MMA = re.compile(r"#ttg\.nvidia_mma<\{([^}]*)\}>")
@@ -172,6 +173,7 @@ def parse_dots(ttgir: str) -> list[Dot]:
     aliases = {m.group(1): parse_layout(m.group(2))
                for m in re.finditer(r"^(#\w+) = " + _MMA.pattern, ttgir, re.M)}
     dots = []
+    waited = set(re.findall(r"= ttng\.warp_group_dot_wait (%[^,\s]+),.*pendings = 0\b", ttgir))
     for line in ttgir.splitlines():
         m = _DOT.search(line)
         if not m:
@@ -181,7 +183,8 @@ def parse_dots(ttgir: str) -> list[Dot]:
         enc = types.split("->", 1)[1]
         inline = _MMA.search(enc)
         layout = parse_layout(inline.group(1)) if inline else aliases[re.search(r"xf32, (#\w+)", enc).group(1)]
-        dots.append(Dot(m.group(1), m.group(4), M, N, K, layout, "tf32x3" in line))
+        dots.append(Dot(m.group(1), m.group(4), M, N, K, layout, "tf32x3" in line,
+                        m.group(1) in waited or ("warp_group_dot" in line and "isAsync = true" not in line)))
     return dots
 
 
@@ -202,9 +205,17 @@ def mma_per_warp(dot: Dot, k_inst: int) -> int:
 
 
 def chains(dots: list[Dot]) -> list[list[Dot]]:
-    """The dots grouped by accumulator: a dot whose acc is another dot's result continues its chain."""
-    owner, out = {}, []
+    """The dots grouped by accumulator: a dot whose acc is another dot's result continues its chain.
+    Dots flagged `serial` (a warpgroup dot waited for at once, `ttng.warp_group_dot_wait {pendings = 0}`,
+    before the next one is issued) run one after another whatever their accumulators: one chain."""
+    owner, out, serial = {}, [], None
     for d in dots:
+        if d.serial:
+            if serial is None:
+                serial = []
+                out.append(serial)
+            serial.append(d)
+            continue
         if d.acc in owner:
             chain = owner[d.acc]
         else:
@@ -228,8 +239,9 @@ def dot_stats(ttgir: str, k_inst: int) -> dict:
 # what the step's dots need (from the plan): accumulators, their N and K sweeps
 
 def sweeps(cell, kernel: str, plan) -> list[tuple[int, int, int, int]]:
-    """(N, sweeps, real K, padded K) per accumulator of one step: a sweep is one pass over a padded K
-    axis in BK chunks (the backward sums its gates' sweeps into one accumulator)."""
+    """(N, sweeps, real K, padded K) per accumulator of one step of the cells whose dots are
+    h [BB, K] @ W [K, N] (GRU, LSTMP): a sweep is one pass over a padded K axis in BK chunks (a
+    backward that sums its gates' sweeps into one accumulator has G of them)."""
     G, H, HP, BH = cell.gates, plan.H, plan.HP, plan.BH
     if cell.projected:
         P, PP, BP = plan.P, plan.PP, plan.BP
@@ -239,17 +251,33 @@ def sweeps(cell, kernel: str, plan) -> list[tuple[int, int, int, int]]:
     return [(BH, 1, H, HP)] * G if kernel == "fwd" else [(BH, G, H, HP)]
 
 
+def step_dots(cell, kernel: str, plan, BK: int) -> list[tuple[int, int, int, int, int, int, int]]:
+    """The step's dots as (M, padded M, N, real K, padded K, chunks, all-zero chunks) per accumulator group.
+    kernels.lstm (LSTM, peephole): the forward is gatesᵀ [4BH, BB] = W[gate rows] [4BH, H] @ h_{t-1}ᵀ in
+    cdiv(H, BK) K-chunks; the backward is the partial dh_{t-1}ᵀ [H, BB] = W[gate rows]ᵀ [H, 4BH] @
+    d xprojᵀ [4BH, BB], one dot per BK rows of H (K = 4BH, never padded). The others: sweeps()."""
+    H, BH, BB = plan.H, plan.BH, plan.BB
+    if getattr(cell.kernels[kernel].fn, "__name__", "") in ("_lstm_fwd_kernel", "_lstm_bwd_kernel") or \
+            getattr(getattr(cell.kernels[kernel].fn, "fn", None), "__name__", "") in ("_lstm_fwd_kernel",
+                                                                                    "_lstm_bwd_kernel"):
+        nk = math.ceil(H / BK)
+        if kernel == "fwd":
+            return [(4 * BH, 4 * BH, BB, H, nk * BK, nk, 0)]
+        return [(H, nk * BK, BB, 4 * BH, 4 * BH, nk, 0)]
+    return [(BB, BB, N, K, KP, n * (KP // BK), n * ((KP - K) // BK), n) for N, n, K, KP in sweeps(cell, kernel, plan)]
+
+
 def needed(cell, kernel: str, plan, BK: int, k_inst: int, precision: str) -> dict:
     """mma_need, mma_padded (the same with K padded: what one copy of the dots issues), and the
     all-zero / total K chunks of the step's dots."""
     f = 3 if precision == "tf32x3" else 1
     need = padded = zero = total = 0
-    for N, n_sweeps, K, KP in sweeps(cell, kernel, plan):
-        tiles = math.ceil(plan.BB / 16) * math.ceil(N / 8) * n_sweeps * f
-        need += tiles * math.ceil(K / k_inst)
-        padded += tiles * (KP // k_inst)
-        zero += n_sweeps * ((KP - K) // BK)
-        total += n_sweeps * (KP // BK)
+    for M, MP, N, K, KP, chunks, zeros, *n in step_dots(cell, kernel, plan, BK):
+        n = n[0] if n else 1
+        need += math.ceil(M / 16) * math.ceil(N / 8) * n * f * math.ceil(K / k_inst)
+        padded += math.ceil(MP / 16) * math.ceil(N / 8) * n * f * (KP // k_inst)
+        zero += zeros
+        total += chunks
     return {"mma_need": need, "mma_padded": padded, "zero_chunks": zero, "chunks": total}
 
 

@@ -66,6 +66,14 @@ def test_loop_stats_no_barrier_one_group():
     assert (s["ldg_groups"], s["bars"], s["ldg"], s["mma_warp"]) == (1, 0, 3, 1)
 
 
+def test_loop_stats_reads_the_whole_hgmma_opcode():
+    """HGMMA.64x16x16 (lower-case x in the opcode): 64·16·16 / (16·8·16) / 4 warps = 2 per warp."""
+    body = step_cost.sass_functions(_sass("LDG.E R1, [R2]", "HGMMA.64x16x16.F32.BF16 R24, gdesc[UR44], R24, gsb0",
+                                          "@P0 BRA 0x0"))["_k"]
+    assert body[1][1] == "HGMMA.64x16x16.F32.BF16"
+    assert step_cost.loop_stats(body)["mma_warp"] == 2
+
+
 def test_mma_weight():
     assert step_cost.mma_weight("HMMA.16816.F32.BF16", 16) == 1
     assert step_cost.mma_weight("HMMA.1688.F32.TF32", 8) == 1
@@ -120,16 +128,33 @@ def _plan(H: int, block_h: int, block_k: int, P: int = 0):
 
 
 def test_needed_lstm_h320():
-    """H 320 padded to 512 in chunks of 64: 3 of 8 chunks all zero per sweep; K = 320 needs 20 k-steps."""
+    """kernels.lstm: H 320 in K-chunks of 64 is 5 chunks, none of them zero (the old kernel padded K to 512:
+    3 of 8 chunks all zero per sweep); the forward's one dot over the four gates has M = 4·BH."""
     plan = _plan(320, 32, 64)
     fwd = step_cost.needed(cells.get("lstm"), "fwd", plan, 64, 16, "tf32")
-    assert fwd == {"mma_need": 4 * 4 * 20, "mma_padded": 4 * 4 * 32, "zero_chunks": 4 * 3, "chunks": 4 * 8}
+    # M = 128 (8 tiles of 16) x N = BB 16 (2 tiles of 8) x K 320 (20 k-steps): the same work as 4 gates x 4 x 20
+    assert fwd == {"mma_need": 8 * 2 * 20, "mma_padded": 8 * 2 * 20, "zero_chunks": 0, "chunks": 5}
     bwd = step_cost.needed(cells.get("lstm"), "bwd", plan, 64, 16, "tf32")
-    assert bwd == fwd   # one accumulator over the 4 gates' sweeps: the same work (4 gates x N 32 / 8)
-    one_chunk = step_cost.needed(cells.get("lstm"), "fwd", plan, 512, 16, "tf32")
-    assert (one_chunk["mma_padded"], one_chunk["zero_chunks"], one_chunk["chunks"]) == (4 * 4 * 32, 0, 4)
-    assert step_cost.needed(cells.get("gru"), "fwd", plan, 64, 16, "tf32")["mma_need"] == 3 * 4 * 20
-    assert step_cost.needed(cells.get("lstm"), "fwd", plan, 64, 8, "tf32x3")["mma_need"] == 3 * 4 * 4 * 40
+    # partial dh: M = H 320 (20 tiles) x N 16 (2) x K = 4·BH 128 (8 k-steps), in 5 dots of 64 rows
+    assert bwd == {"mma_need": 20 * 2 * 8, "mma_padded": 20 * 2 * 8, "zero_chunks": 0, "chunks": 5}
+    assert step_cost.needed(cells.get("lstm"), "fwd", plan, 128, 16, "tf32") == {
+        "mma_need": 320, "mma_padded": 8 * 2 * 24, "zero_chunks": 0, "chunks": 3}   # a masked half chunk
+    assert step_cost.needed(cells.get("peephole"), "fwd", plan, 64, 16, "tf32") == fwd   # the same kernels
+    # the GRU keeps h @ W: 3 gates x (N 32 / 8) x 20 k-steps, K padded to 512
+    gru = step_cost.needed(cells.get("gru"), "fwd", plan, 64, 16, "tf32")
+    assert (gru["mma_need"], gru["zero_chunks"], gru["chunks"]) == (3 * 4 * 20, 3 * 3, 3 * 8)
+    assert step_cost.needed(cells.get("lstm"), "fwd", plan, 64, 8, "tf32x3")["mma_need"] == 3 * 8 * 2 * 40
+
+
+def test_serialized_warpgroup_dots_one_chain():
+    """wgmma dots each waited for (pendings = 0) before the next run one after another: one chain."""
+    text = _ttgir("[4, 1]", 64, 16, 64, 2, chained=False).replace("#ttg.nvidia_mma<{versionMajor = 2",
+                                                                   "#ttg.nvidia_mma<{versionMajor = 3")
+    text = text.replace("tt.dot", "ttng.warp_group_dot").replace("inputPrecision = tf32", "isAsync = true")
+    assert step_cost.dot_stats(text, 16)["chain"] == 4   # two independent dots, not waited for
+    waits = "\n".join(f"      %w_{i}:3 = ttng.warp_group_dot_wait %acc_{i}, %a_{i}, %b_{i} {{pendings = 0 : i32}}"
+                       for i in range(2))
+    assert step_cost.dot_stats(text.replace("}\n", "}\n", 1) + "\n" + waits, 16)["chain"] == 8
 
 
 def test_needed_lstmp_two_phases():
@@ -154,7 +179,7 @@ def test_step_cost_one_row(tmp_path):
     assert r["mma_warp"] == r["mma_warp_ttgir"] > 0
     assert r["mma_cta"] == r["mma_warp"] * r["warps"] >= r["mma_need"] == 4 * (r["block_h"] // 8) * 20
     assert r["ldg_groups"] >= 1 and r["bars"] >= 1 and r["chain"] > 0
-    assert r["chunks"] == r["dots"] == 4 * 512 // r["block_k"]
+    assert r["chunks"] == r["dots"] == -(-320 // r["block_k"]) and r["zero_chunks"] == 0   # H never padded
     tool = Path(__file__).resolve().parents[3] / "shared" / "tools" / "sass_loop_stats.py"
     if tool.exists():
         cubin = next(tmp_path.glob("*/*.cubin"))
