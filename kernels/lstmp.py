@@ -189,6 +189,11 @@ def _lstmp_fwd_kernel(
         else:
             tl.debug_barrier()
 
+    # the epilogue's addresses from rows read again: kept from the prologue across the time loop, ptxas
+    # spilled them (16 bytes at H 768 16-bit on sm_80)
+    rows = tl.load(rows_ptr + slot, mask=rmask, other=0)
+    state = (d * B + rows[:, None]) * H + cols[None, :]
+    pstate = (d * B + rows[:, None]) * P + pcols[None, :]
     tl.store(cstate_ptr + state, c, mask=m_own)
     tl.store(cn_ptr + state, c, mask=m_own)
     tl.store(hn_ptr + pstate, hp, mask=m_p)
