@@ -134,13 +134,20 @@ def w_chunk(ws, w_ptr, roff, rmask, kc: tl.constexpr, K: tl.constexpr, BK: tl.co
     if RESIDENT:
         w = ws[kc]
     else:
-        ks = kc * BK + tl.arange(0, BK)
-        if TRANS:
-            w = tl.load(w_ptr + roff[None, :] + ks[:, None], mask=rmask[None, :] & (ks < K)[:, None], other=0.0)
-        else:
-            w = tl.load(w_ptr + roff[:, None] + ks[None, :], mask=rmask[:, None] & (ks < K)[None, :], other=0.0)
-        if INTERPRET:
-            w = w.to(tl.float32)  # tl.dot on 16-bit inputs is wrong under the interpreter
+        w = w_load(w_ptr, roff, rmask, kc * BK + tl.arange(0, BK), K, TRANS, INTERPRET)
+    return w
+
+
+@triton.jit
+def w_load(w_ptr, roff, rmask, ks, K: tl.constexpr, TRANS: tl.constexpr, INTERPRET: tl.constexpr):
+    """Weight rows w[roff[r] + k] at the K indices ks as [R, len(ks)] (TRANS: [len(ks), R]); ks may be
+    a runtime chunk (a streamed K loop)."""
+    if TRANS:
+        w = tl.load(w_ptr + roff[None, :] + ks[:, None], mask=rmask[None, :] & (ks < K)[:, None], other=0.0)
+    else:
+        w = tl.load(w_ptr + roff[:, None] + ks[None, :], mask=rmask[:, None] & (ks < K)[None, :], other=0.0)
+    if INTERPRET:
+        w = w.to(tl.float32)  # tl.dot on 16-bit inputs is wrong under the interpreter
     return w
 
 

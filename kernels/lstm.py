@@ -68,7 +68,7 @@ import triton.language as tl
 
 from kernels.common import (INTERPRET, Cell, Kernel, Plan, alloc, device_arch, dot_operand, dot_precision,
                             gates_join, gates_split, grid_arrive, grid_wait, kernel_inputs, make_plan, previous_h,
-                            tanh, w_chunk, w_chunks)
+                            tanh, w_chunks, w_load)
 from kernels.configs import LaunchConfig, launch_configs, launch_maxnreg
 from kernels.reference import check_inputs, lstm_recurrence_reference
 
@@ -83,9 +83,8 @@ def _load_peep(peep_ptr, d, cols, cmask, H: tl.constexpr):
 
 
 @triton.jit
-def _h_chunk(hrow, rmask, kc: tl.constexpr, H: tl.constexpr, BK: tl.constexpr):
-    """K-chunk kc of h_{t-1}ᵀ [BK, BB] from the exchange buffer (rows hrow [BB]), L2 only (.cg)."""
-    kk = kc * BK + tl.arange(0, BK)
+def _h_chunk(hrow, rmask, kk, H: tl.constexpr):
+    """The K-chunk kk [BK] of h_{t-1}ᵀ [BK, BB] from the exchange buffer (rows hrow [BB]), L2 only (.cg)."""
     return tl.load(hrow[None, :] + kk[:, None], mask=(kk < H)[:, None] & rmask[None, :], other=0.0,
                    cache_modifier=".cg")
 
@@ -157,27 +156,27 @@ def _lstm_fwd_kernel(
         xo = tl.load(xrow + 3 * H, mask=m_x, other=0.0)
         if SYNC:  # every program's h_{t-1} stored (the arrives of the previous step)
             ok = grid_wait(count_ptr + bt * D + d, (s - s_begin) * n_hb, flag_ptr, spin_limit, ok, INTERPRET)
-        # h_{t-1}ᵀ, all K-chunks issued together right after the wait: one round trip (weights
-        # streamed from L2 instead, RESIDENT False: one chunk at a time, next to its weights)
+        # gatesᵀ [4BH, BB] = W[gate rows] @ h_{t-1}ᵀ (+ xprojᵀ below)
         hrow = hbuf_ptr + (s % 2) * (D * B * H) + (d * B + rows) * H   # [BB]
-        hs = ()
-        if RESIDENT:
-            for kc in tl.static_range(NK):
-                hs = hs + (_h_chunk(hrow, rmask, kc, H, BK),)
-        # gatesᵀ [4BH, BB] = W[gate rows] @ h_{t-1}ᵀ (+ xprojᵀ below): two independent accumulators
         acc = tl.zeros([4 * BH, BB], dtype=tl.float32)
         acc2 = tl.zeros([4 * BH, BB], dtype=tl.float32)
-        for kc in tl.static_range(NK):
-            w = w_chunk(ws, wd, gcol * H, gmask, kc, H, BK, NK, False, RESIDENT, INTERPRET)   # [4BH, BK]
-            if RESIDENT:
-                hk = hs[kc]
-            else:
-                hk = _h_chunk(hrow, rmask, kc, H, BK)
-            hk = dot_operand(hk, w_ptr, INTERPRET)                                           # [BK, BB]
-            if kc % 2 == 0:
-                acc = tl.dot(w, hk, acc, input_precision=DOT_PRECISION)
-            else:
-                acc2 = tl.dot(w, hk, acc2, input_precision=DOT_PRECISION)
+        if RESIDENT:
+            # h_{t-1}ᵀ, all K-chunks issued together right after the wait: one round trip
+            hs = ()
+            for kc in tl.static_range(NK):
+                hs = hs + (_h_chunk(hrow, rmask, kc * BK + tl.arange(0, BK), H),)   # [BK, BB]
+            for kc in tl.static_range(NK):  # two independent accumulators
+                hk = dot_operand(hs[kc], w_ptr, INTERPRET)
+                if kc % 2 == 0:
+                    acc = tl.dot(ws[kc], hk, acc, input_precision=DOT_PRECISION)
+                else:
+                    acc2 = tl.dot(ws[kc], hk, acc2, input_precision=DOT_PRECISION)
+        else:  # weights streamed from L2: a runtime K loop, each h chunk next to its weights
+            for kc in range(0, NK):
+                kk = kc * BK + tl.arange(0, BK)
+                hk = dot_operand(_h_chunk(hrow, rmask, kk, H), w_ptr, INTERPRET)
+                acc = tl.dot(w_load(wd, gcol * H, gmask, kk, H, False, INTERPRET), hk, acc,
+                             input_precision=DOT_PRECISION)
         ai, af, ag, ao = gates_split(acc + acc2, BH, BB)               # [BH, BB] each
         xi = xi.to(tl.float32) + ai
         xf = xf.to(tl.float32) + af
@@ -326,11 +325,17 @@ def _lstm_bwd_kernel(
             # partial dh_{t-1}ᵀ [H, BB] = W[gate rows, :]ᵀ @ d xprojᵀ[gate rows]: one dot per K-chunk of H
             dp = dot_operand(gates_join(p_i, p_f, p_g, p_o, BH, BB), w_ptr, INTERPRET)   # [4BH, BB]
             pown = pbuf_ptr + (s % 2) * pstride + (d * NHB + hb) * (B * H) + rows[None, :] * H    # [1, BB]
-            for kc in tl.static_range(NK):
-                kk = kc * BK + tl.arange(0, BK)
-                w = w_chunk(ws, wd, gcol * H, gmask, kc, H, BK, NK, True, RESIDENT, INTERPRET)   # [BK, 4BH]
-                part = tl.dot(w, dp, input_precision=DOT_PRECISION)                             # [BK, BB]
-                tl.store(pown + kk[:, None], part, mask=(kk < H)[:, None] & rmask[None, :])
+            if RESIDENT:
+                for kc in tl.static_range(NK):
+                    kk = kc * BK + tl.arange(0, BK)
+                    part = tl.dot(ws[kc], dp, input_precision=DOT_PRECISION)   # [BK, 4BH] @ [4BH, BB]
+                    tl.store(pown + kk[:, None], part, mask=(kk < H)[:, None] & rmask[None, :])
+            else:  # weights streamed from L2: a runtime loop over the chunks
+                for kc in range(0, NK):
+                    kk = kc * BK + tl.arange(0, BK)
+                    part = tl.dot(w_load(wd, gcol * H, gmask, kk, H, True, INTERPRET), dp,
+                                  input_precision=DOT_PRECISION)
+                    tl.store(pown + kk[:, None], part, mask=(kk < H)[:, None] & rmask[None, :])
         if SYNC:  # (also after the last, consume-only iteration: on every path from a poll to the next)
             grid_arrive(count_ptr + bt * D + d)   # waited for at the top of the next iteration
         else:
