@@ -153,7 +153,7 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     ("lstmp", 90, "bwd", 256, torch.float32, "tf32"): (32, 8),
     ("lstmp", 90, "bwd", 320, torch.float32, "tf32"): (128, 4),
     ("lstmp", 90, "bwd", 512, torch.float32, "tf32"): (128, 4),
-    **{("lstmp", 90, "bwd", 512, dt, "tf32"): (64, 8) for dt in _16BIT},
+    **{("lstmp", 90, "bwd", 512, dt, "tf32"): (32, 4) for dt in _16BIT},
     ("lstmp", 90, "bwd", 1024, torch.float32, "tf32"): (64, 8),
     ("gru", 80, "bwd", 320, torch.float32, "tf32"): (64, 8),
     **{("gru", 80, "bwd", 512, dt, "tf32"): (64, 8) for dt in _16BIT},
@@ -171,7 +171,10 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     **{("gru", 90, "bwd", 320, dt, "tf32"): (64, 4) for dt in _16BIT},
     **{("gru", 80, "fwd", 320, dt, "tf32"): (32, 4) for dt in _16BIT},   # (64, 4): no spills only capped at 240
     **{("lstmp", 90, "fwd", 320, dt, "tf32"): (64, 4) for dt in _16BIT},
-    **{("lstmp", arch, "fwd", 768, torch.float32, "tf32"): (64, 4) for arch in (80, 90)},
+    ("lstmp", 90, "fwd", 768, torch.float32, "tf32"): (64, 4),
+    ("lstmp", 80, "fwd", 768, torch.float32, "tf32"): (64, 8),
+    **{("lstmp", 80, "bwd", 512, dt, "tf32"): (32, 8) for dt in _16BIT},
+    **{("gru", 90, "fwd", 1024, dt, "tf32"): (32, 4) for dt in _16BIT},
 }
 # ptxas's register cap (the PTX `.maxnreg`, Triton's `maxnreg` launch option) per (cell, arch, kernel, H,
 # dtype, precision), for launches where ptxas spills with no cap but not under one: its allocator is
@@ -192,6 +195,10 @@ MAXNREG: dict[tuple[str, int, str, int, torch.dtype, str], int] = {
     **{("lstmp", arch, "fwd", 256, torch.float32, "tf32x3"): 144 for arch in (80, 90)},
     ("gru", 80, "bwd", 512, torch.float16, "tf32"): 88,
     ("lstmp", 80, "bwd", 512, torch.float32, "tf32"): 176,
+    ("lstmp", 90, "bwd", 512, torch.float32, "tf32"): 192,
+    ("gru", 80, "bwd", 768, torch.bfloat16, "tf32"): 104,
+    **{("gru", 80, "bwd", 1024, dt, "tf32"): 112 for dt in _16BIT},
+    ("gru", 80, "bwd", 1024, torch.float32, "tf32"): 152,
 }
 # The exact-fp32 path's own (block_k, num_warps), every cell and kernel: with the TF32 entries it
 # takes 255 registers and spills (the LSTM forward at H 320 on sm_90: 416 bytes with (64, 4), still
