@@ -172,6 +172,8 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     **{("lstmp", 90, "fwd", 320, dt, "tf32"): (64, 4) for dt in _16BIT},
     ("lstmp", 90, "fwd", 768, torch.float32, "tf32"): (64, 4),
     ("lstmp", 90, "bwd", 768, torch.float32, "tf32"): (64, 4),
+    ("lstmp", 90, "bwd", 768, torch.bfloat16, "tf32"): (16, 4),
+    ("lstmp", 90, "bwd", 768, torch.float16, "tf32"): (64, 4),
     ("lstmp", 80, "fwd", 768, torch.float32, "tf32"): (64, 8),
     **{("lstmp", 80, "bwd", 512, dt, "tf32"): (32, 8) for dt in _16BIT},
     **{("gru", 90, "fwd", 1024, dt, "tf32"): (32, 4) for dt in _16BIT},
