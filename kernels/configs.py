@@ -162,6 +162,8 @@ FIXES: dict[tuple[str, int, str, int, torch.dtype, str], tuple[int, int]] = {
     **{("peephole", 80, "bwd", 320, dt, "tf32"): (64, 8) for dt in _16BIT},
     ("peephole", 80, "bwd", 1024, torch.float32, "tf32"): (64, 8),
     ("gru", 90, "fwd", 1024, torch.float32, "tf32"): (32, 8),
+    # the peephole LSTM after issue 14's step loop (kernels.lstm): (32, 4) spills (kernels.aot --search)
+    **{("peephole", 90, "fwd", h, dt, "tf32"): (64, 4) for h in (512, 1024) for dt in _16BIT},
     # after the kernels took rows_ptr (length-sorted tiles), found by `python -m kernels.aot --search`
     ("lstmp", 80, "fwd", 512, torch.float32, "tf32"): (64, 4),   # (128, 8): 255 registers, 36 bytes
     **{("lstmp", 80, "bwd", 320, dt, "tf32"): (32, 8) for dt in _16BIT},  # (64, 4): 8-16 bytes under any cap
@@ -193,6 +195,8 @@ MAXNREG: dict[tuple[str, int, str, int, torch.dtype, str], int] = {
     # 4-8 bytes at 80 registers
     **{("lstm", 80, "fwd", 1024, dt, "tf32"): 104 for dt in _16BIT},
     ("lstm", 80, "fwd", 1024, torch.float32, "tf32"): 88,
+    ("peephole", 80, "fwd", 512, torch.float32, "tf32"): 112,
+    ("peephole", 80, "fwd", 1024, torch.float32, "tf32"): 96,
     # the backward with 4 warps on sm_80 (8 warps, the old SPILL_FIXES entry, replicate the M = 64 dots)
     **{("lstm", 80, "bwd", h, dt, "tf32"): 168 for h in (256, 512) for dt in _16BIT},
     **{("gru", 90, "bwd", 768, dt, "tf32"): 112 for dt in _16BIT},   # uncapped: spills (persistent and step)
