@@ -11,3 +11,12 @@ class ASRError(Exception):
 
 class ConfigError(ASRError, ValueError):
     """A bad configuration value; the message names the key."""
+
+
+def run_or_exit(fn, *args, errors: tuple[type[BaseException], ...] = (ASRError,)):
+    """A recipe's call of its library function: the result, or (one of `errors`) the process ends
+    with the one line `error: <message>` on stderr instead of a traceback."""
+    try:
+        return fn(*args)
+    except errors as e:
+        raise SystemExit(f"error: {e}") from None

@@ -8,21 +8,17 @@
 Prints a Markdown table; writes <name>.md, .csv and .png to the Hydra run dir (or bench.out_dir).
 The library: the `benchmarks` package (`benchmarks.harness.run_benchmark`).
 """
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
 from benchmarks.harness import run_benchmark
+from asr.errors import run_or_exit
 from benchmarks.problems import BenchError
 
 
 @hydra.main(config_path="../conf", config_name="bench", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
-        run_benchmark(cfg)
-    except BenchError as e:
-        sys.exit(f"error: {e}")
+    run_or_exit(run_benchmark, cfg, errors=(BenchError,))
 
 
 if __name__ == "__main__":

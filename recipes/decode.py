@@ -2,21 +2,16 @@
 
     python recipes/decode.py data=small decode=lm checkpoint=exp/synth-small/blstm_small/avg.pt
 """
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
 from asr.decode import decode
-from asr.errors import ASRError
+from asr.errors import run_or_exit
 
 
 @hydra.main(config_path="../conf", config_name="decode", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
-        decode(cfg)
-    except ASRError as e:
-        sys.exit(f"error: {e}")  # ASRError: e.g. a missing natural-text package (decode.lm.corpus_text)
+    run_or_exit(decode, cfg)
 
 
 if __name__ == "__main__":

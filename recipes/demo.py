@@ -3,21 +3,16 @@
 Every stage skips work that is already complete (corpus, features) or resumes it (training),
 so rerunning after an interruption continues where it stopped.
 """
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
 from asr.demo import run_demo
-from asr.errors import ASRError
+from asr.errors import ASRError, run_or_exit
 
 
 @hydra.main(config_path="../conf", config_name="demo", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
-        run_demo(cfg)
-    except (ASRError, OSError) as e:  # bad input/config, full disk: one line, no traceback
-        sys.exit(f"error: {e}")
+    run_or_exit(run_demo, cfg, errors=(ASRError, OSError))  # bad input/config, full disk: one line
 
 
 if __name__ == "__main__":

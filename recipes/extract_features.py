@@ -3,21 +3,16 @@
     python recipes/extract_features.py data=tiny
     python recipes/extract_features.py data=small features=mel features.speed_perturb=[0.9,1.0,1.1]
 """
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
-from asr.errors import ASRError
+from asr.errors import run_or_exit
 from asr.features import extract_features
 
 
 @hydra.main(config_path="../conf", config_name="extract_features", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
-        extract_features(cfg)
-    except ASRError as e:
-        sys.exit(f"error: {e}")
+    run_or_exit(extract_features, cfg)
 
 
 if __name__ == "__main__":

@@ -5,21 +5,16 @@
     python recipes/import_data.py format=lhotse src=cuts_train.jsonl.gz out=data/mycorpus/train.jsonl
     python recipes/import_data.py format=lhotse src=recordings.jsonl.gz supervisions=supervisions.jsonl.gz out=...
 """
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
-from asr.errors import ASRError
+from asr.errors import run_or_exit
 from asr.corpus.importers import import_data
 
 
 @hydra.main(config_path="../conf", config_name="import_data", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
-        import_data(cfg)
-    except ASRError as e:
-        sys.exit(f"error: {e}")
+    run_or_exit(import_data, cfg)
 
 
 if __name__ == "__main__":

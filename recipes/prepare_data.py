@@ -3,21 +3,16 @@
     python recipes/prepare_data.py                      # data=small -> data/synth-small
     python recipes/prepare_data.py data=tiny data.root=/tmp/x data.num_workers=4
 """
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
 from asr.corpus import prepare_corpus
-from asr.errors import ASRError
+from asr.errors import run_or_exit
 
 
 @hydra.main(config_path="../conf", config_name="prepare", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
-        info = prepare_corpus(cfg)
-    except ASRError as e:
-        sys.exit(f"error: {e}")
+    info = run_or_exit(prepare_corpus, cfg)
     state = "already complete, nothing to do" if info["skipped"] else f"built in {info['seconds']:.1f} s"
     print(f"corpus {info['name']} at {cfg.data.root}: {state}")
     for split, n in info["counts"].items():

@@ -10,17 +10,13 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from asr.errors import ASRError
+from asr.errors import run_or_exit
 from asr.validate import validate_data
 
 
 @hydra.main(config_path="../conf", config_name="validate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
-        problems = validate_data(cfg)
-    except ASRError as e:
-        sys.exit(f"error: {e}")
-    if problems:
+    if run_or_exit(validate_data, cfg):  # the problems, printed
         sys.exit(1)
 
 
