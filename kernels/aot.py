@@ -96,11 +96,12 @@ def resource_usage(compiled, arch: int, ptxas_log: str = "", maxnreg: int | None
         cubin_path, ptx_path = Path(tmp) / "k.cubin", Path(tmp) / "k.ptx"
         cubin_path.write_bytes(cubin)
         ptx_path.write_text(ptx)
-        # the compile's own ptxas -v output is not there when Triton's cache had the kernel
+        # the compile's own ptxas -v output is not there when Triton's cache had the kernel: compile the PTX
+        # again and read registers and stack from that cubin too, so log and cubin are one compile (a cached
+        # cubin and PTX need not be: seen 1-4 registers apart on a cache several processes compiled into at once)
         if "bytes stack frame" not in log:
-            out = cubin_path if maxnreg is not None else Path(tmp) / "again.cubin"
             log = subprocess.run([_tool("ptxas"), *flags, f"--gpu-name={sm_arch_from_capability(arch)}", str(ptx_path),
-                                  "-o", str(out)], capture_output=True, text=True, check=True).stderr
+                                  "-o", str(cubin_path)], capture_output=True, text=True, check=True).stderr
         dump = subprocess.run([_cuobjdump(), "--dump-resource-usage", str(cubin_path)],
                               capture_output=True, text=True, check=True).stdout
     usage = {k: int(v) for k, v in re.findall(r"\b(REG|STACK|SHARED|LOCAL):(\d+)", dump)}
