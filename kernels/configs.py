@@ -197,6 +197,10 @@ MAXNREG: dict[tuple[str, int, str, int, torch.dtype, str], int] = {
     # 4-8 bytes at 80 registers
     **{("lstm", 80, "fwd", 1024, dt, "tf32"): 104 for dt in _16BIT},
     ("lstm", 80, "fwd", 1024, torch.float32, "tf32"): 88,
+    # ... and after the kernels took rows_ptr (length sorting): uncapped, 4-8 bytes (kernels.aot --search)
+    ("lstm", 80, "fwd", 256, torch.float32, "tf32"): 144,
+    **{("lstm", 80, "fwd", 320, dt, "tf32"): 168 for dt in _16BIT},
+    **{("lstm", 80, "fwd", 768, dt, "tf32"): 88 for dt in _16BIT},
     ("peephole", 80, "fwd", 512, torch.float32, "tf32"): 112,
     ("peephole", 80, "fwd", 1024, torch.float32, "tf32"): 96,
     # the backward with 4 warps on sm_80 (8 warps, the old SPILL_FIXES entry, replicate the M = 64 dots)

@@ -29,8 +29,10 @@ K-chunk of the dots, NK = cdiv(H, BK) chunks (H is never padded: BK divides H in
 table, a last partial chunk is masked), NHB = cdiv(H, BH) programs per (direction, batch tile).
 
 Grid (D, n_hblocks, n_btiles): program (d, hb, bt) owns direction d, hidden units
-[hb·BH, (hb+1)·BH) with all four of their gates (so the cell update is local) and batch rows
-[bt·BB, (bt+1)·BB). It loads its 4·BH gate rows of W_hh once, before the time loop, as NK tiles
+[hb·BH, (hb+1)·BH) with all four of their gates (so the cell update is local) and the batch rows
+rows[bt·BB : (bt+1)·BB] (length-sorted tiles: the plan's stable argsort of the lengths, longest first,
+kernels.common.make_plan, loaded from rows_ptr in the prologue; every address goes through those rows,
+so inputs and outputs stay in batch order and a tile of short rows stops at its own tile_len). It loads its 4·BH gate rows of W_hh once, before the time loop, as NK tiles
 [4BH, BK]; the compiler keeps them in shared memory for every step (the A operand of the dots:
 wgmma reads them there on sm_90). The tensors of a step are transposed, [units, batch rows]:
 
@@ -95,7 +97,7 @@ def _lstm_fwd_kernel(
     hbuf_ptr, cstate_ptr,               # [2,D,B,H] h ping-pong (input dtype), [D,B,H] fp32 (c)
     hn_ptr, cn_ptr,                     # [D,B,H] fp32
     gsave_ptr, csave_ptr,               # [B,T,D,4H] activated gates, [B,T,D,H] fp32 c_t
-    len_ptr, tile_len_ptr,              # [B] int32, [n_btiles] int32
+    len_ptr, tile_len_ptr, rows_ptr,    # [B] int32, [n_btiles] int32, [B] int32 (Plan.rows)
     count_ptr, flag_ptr,                # [n_btiles, D] int32 barrier counters, [1] int32 timed out
     B, T, tile0, s_begin, n_steps, spin_limit,
     H: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr, BK: tl.constexpr, NK: tl.constexpr,
@@ -108,8 +110,9 @@ def _lstm_fwd_kernel(
     n_hb = tl.num_programs(1)
     backward = (d == 1) | REVERSE
 
-    rows = bt * BB + tl.arange(0, BB)             # batch rows of this tile      [BB]
-    rmask = rows < B
+    slot = bt * BB + tl.arange(0, BB)             # this tile's slots of the length order   [BB]
+    rmask = slot < B
+    rows = tl.load(rows_ptr + slot, mask=rmask, other=0)   # their batch rows        [BB]
     rows64 = rows.to(tl.int64)
     cols = hb * BH + tl.arange(0, BH)             # hidden units of this program [BH]
     cmask = cols < H
@@ -222,7 +225,7 @@ def _lstm_bwd_kernel(
     gsave_ptr, csave_ptr, c0_ptr,                  # saved activated gates and c_t, [D,B,H] fp32 c_0
     dx_ptr, pbuf_ptr,                              # [B,T,D,4H] fp32 d xproj, [2,D,NHB,B,H] fp32 partial dh
     dh_ptr, dc_ptr,                                # [D,B,H] fp32: dh_n, dc_n in; dh_0, dc_0 out
-    len_ptr, tile_len_ptr, count_ptr, flag_ptr,
+    len_ptr, tile_len_ptr, rows_ptr, count_ptr, flag_ptr,
     B, T, tile0, k_begin, n_steps, spin_limit,
     H: tl.constexpr, D: tl.constexpr, BH: tl.constexpr, BB: tl.constexpr, BK: tl.constexpr, NK: tl.constexpr,
     NHB: tl.constexpr, REVERSE: tl.constexpr, SYNC: tl.constexpr,
@@ -234,8 +237,9 @@ def _lstm_bwd_kernel(
     n_hb = tl.num_programs(1)
     backward = (d == 1) | REVERSE
 
-    rows = bt * BB + tl.arange(0, BB)
-    rmask = rows < B
+    slot = bt * BB + tl.arange(0, BB)             # this tile's slots of the length order   [BB]
+    rmask = slot < B
+    rows = tl.load(rows_ptr + slot, mask=rmask, other=0)   # their batch rows        [BB]
     rows64 = rows.to(tl.int64)
     cols = hb * BH + tl.arange(0, BH)
     cmask = cols < H
@@ -354,7 +358,8 @@ def plan_lstm(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: torc
     backward kernel may take its own block_k / warps)."""
     caps = launch_maxnreg("lstm", H, dtype, arch, dot_precision(dtype), config)
     config, bwd = launch_configs("lstm", H, dtype, arch, dot_precision(dtype), config)
-    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * H, bwd, maxnreg=caps)
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * H, bwd, sort_rows=True,
+                     maxnreg=caps)
 
 
 def fwd_constexprs(plan: Plan, reverse: bool) -> dict:
@@ -385,7 +390,7 @@ def _forward(xproj, w_hh, peep, lengths, h0, c0, reverse: bool, save: bool, plan
         csave = alloc((B, T, D, H), f32, dev, fill_nan=False)
     else:
         gsave, csave = y, hn  # never touched (SAVE=False)
-    args = [xproj, w_hh, peep, y, hbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len]
+    args = [xproj, w_hh, peep, y, hbuf, cstate, hn, cn, gsave, csave, lengths, plan.tile_len, plan.rows]
     constexprs = dict(fwd_constexprs(plan, reverse), SAVE=save, PEEPHOLE=peep is not None)
     plan.launch(_lstm_fwd_kernel, args, constexprs, plan.max_len, inout=[hbuf, cstate], maxnreg=plan.maxnreg)
     saved = (gsave, csave) if save else None
@@ -403,7 +408,7 @@ def _backward(dy, dhn, dcn, w_hh, peep, c0, saved, plan: Plan, reverse: bool):
     dc = torch.zeros(D, B, H, dtype=f32, device=dev) if dcn is None else dcn.to(f32).clone()
     c_first = torch.zeros(D, B, H, dtype=f32, device=dev) if c0 is None else c0.to(f32).contiguous()
     dy = torch.zeros(B, T, D, H, dtype=w_hh.dtype, device=dev) if dy is None else dy.contiguous()
-    args = [dy, w_hh, peep, gsave, csave, c_first, dx, pbuf, dh, dc, plan.lengths, plan.tile_len]
+    args = [dy, w_hh, peep, gsave, csave, c_first, dx, pbuf, dh, dc, plan.lengths, plan.tile_len, plan.rows]
     constexprs = dict(bwd_constexprs(plan, reverse), PEEPHOLE=peep is not None)
     plan.launch(_lstm_bwd_kernel, args, constexprs, plan.max_len + 1, plan.bwd_num_warps, inout=[dh, dc],
                 maxnreg=plan.bwd_maxnreg)

@@ -42,7 +42,8 @@ def plan_peephole(B: int, T: int, D: int, H: int, lengths: torch.Tensor, dtype: 
     """kernels.lstm's plan with the peephole family's launch config (forward and backward alike)."""
     caps = launch_maxnreg("peephole", H, dtype, arch, dot_precision(dtype), config)
     config, bwd = launch_configs("peephole", H, dtype, arch, dot_precision(dtype), config)
-    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * H, bwd, maxnreg=caps)
+    return make_plan(B, T, D, H, lengths, dtype, config, lambda BH, BP: 4 * BH * H, bwd, sort_rows=True,
+                     maxnreg=caps)
 
 
 def constexprs(plan: Plan, reverse: bool) -> dict:

@@ -4,6 +4,8 @@ outputs and gradients against its float64 reference twin; and the NaN-fill fixtu
 every module that imports it: `from checks import nan_fill`). Not a conftest.py: a second
 tests/**/conftest.py outside a package would take the module name `conftest` from tests/conftest.py,
 which test modules import from."""
+import os
+
 import pytest
 import torch
 
@@ -16,6 +18,10 @@ TOL = {torch.float32: (3e-5, 1e-4), torch.float16: (1e-2, 1e-2), torch.bfloat16:
 DT = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 ONE = LaunchConfig(block_h=32)                  # persistent, one hidden block
 STEP = LaunchConfig(block_h=16, mode="step")    # one launch per step, several hidden blocks
+INTERPRETER = os.environ.get("TRITON_INTERPRET") == "1"
+# length sorting: B = 19 (two tiles of 16, the second short), lengths in shuffled order with length-1 rows;
+# sorted, the tiles hold the 16 longest rows (tile_len 7) and lengths 2, 1, 1 (tile_len 2; natural order: 7, 6)
+SHUFFLED19 = [3, 7, 1, 5, 2, 6, 4, 7, 2, 5, 3, 6, 1, 4, 7, 2, 6, 3, 5]
 
 
 @pytest.fixture(autouse=True)

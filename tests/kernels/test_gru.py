@@ -3,7 +3,6 @@
 Without CUDA this runs under TRITON_INTERPRET=1 (tests/conftest.py); every output buffer starts
 as NaN (DEBUG_FILL_NAN), so an element the kernels forget to write fails the test.
 """
-import os
 
 import pytest
 import torch
@@ -13,7 +12,8 @@ from kernels import LaunchConfig, gru_recurrence, gru_recurrence_reference
 from kernels.gru import plan_gru
 from kernels import configs
 from kernels.testing import concurrent_programs
-from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference, nan_fill  # noqa: F401 (nan_fill: autouse)
+from checks import (DEVICE, DT, INTERPRETER, ONE, SHUFFLED19, STEP, TOL, assert_matches_reference,  # noqa: F401
+                    nan_fill)  # noqa: F401 (nan_fill: autouse)
 
 
 def _check(B, T, D, H, lengths, dtype, config, reverse=False, state=True, use=("y", "h")):
@@ -76,12 +76,6 @@ def test_only_final_state_used_and_no_initial_state():
 ])
 def test_more_shapes_match_reference(B, T, D, H, lengths, reverse, config):
     _check(B, T, D, H, lengths, torch.float32, config, reverse)
-
-
-# B = 19 (two tiles of 16, the second short), lengths in shuffled order with length-1 rows: sorted,
-# the tiles hold the 16 longest rows (tile_len 7) and lengths 2, 1, 1 (tile_len 2; natural order: 7, 6)
-SHUFFLED19 = [3, 7, 1, 5, 2, 6, 4, 7, 2, 5, 3, 6, 1, 4, 7, 2, 6, 3, 5]
-INTERPRETER = os.environ.get("TRITON_INTERPRET") == "1"
 
 
 @pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(

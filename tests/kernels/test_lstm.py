@@ -10,7 +10,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 import kernels.common as kcommon
 import kernels.configs as kconfigs
 from kernels import LaunchConfig, lstm_recurrence, lstm_recurrence_reference
-from checks import DEVICE, DT, ONE, STEP, TOL, nan_fill  # noqa: F401 (nan_fill: autouse)
+from kernels.lstm import plan_lstm
+from kernels.testing import concurrent_programs
+from checks import DEVICE, DT, INTERPRETER, ONE, SHUFFLED19, STEP, TOL, nan_fill  # noqa: F401 (nan_fill: autouse)
 
 
 def _inputs(B, T, D, H, lengths, dtype, seed=0, state=True):
@@ -110,6 +112,24 @@ def test_without_initial_state():
     _check(3, 5, 2, 20, [5, 2, 4], torch.float32, ONE, state=False)
 
 
+@pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(
+    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))])
+def test_length_sorted_tiles_match_reference(mode):
+    """Rows dealt to the batch tiles longest first (make_plan's rows): values and every gradient in
+    natural batch order, step by step and persistent (2 hidden blocks x 2 batch tiles x 2 directions)."""
+    B, T, D, H = 19, 7, 2, 32
+    plan = plan_lstm(B, T, D, H, torch.tensor(SHUFFLED19, dtype=torch.int32), torch.float32,
+                     LaunchConfig(block_h=16), None)
+    assert plan.tile_len.tolist() == [7, 2]
+    assert sorted(plan.rows.tolist()) == list(range(B)) and plan.rows.tolist() != list(range(B))
+    if mode == "step":
+        _check(B, T, D, H, SHUFFLED19, torch.float32, STEP)
+        return
+    with concurrent_programs() as launches:
+        _check(B, T, D, H, SHUFFLED19, torch.float32, LaunchConfig(block_h=16))
+    assert [launch.grid for launch in launches] == [(D, 2, 2)] * 2  # one persistent forward, one backward
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype,config", [
     pytest.param(dt, cfg, id=f"B4-T37-H320-{dt}-{name}")
@@ -117,7 +137,7 @@ def test_without_initial_state():
     for name, cfg in (("persistent", LaunchConfig(block_h=512)), ("step5", LaunchConfig(block_h=64, mode="step")))
 ])
 def test_H320_matches_reference(dtype, config):
-    """H not a power of two, padded to 512 on the dot's K."""
+    """H not a power of two: the dots take cdiv(H, BK) K-chunks, none padded."""
     _check(4, 37, 2, 320, [37, 1, 20, 36], DT[dtype], config)
 
 

@@ -8,7 +8,10 @@ import pytest
 import torch
 
 from kernels import LaunchConfig, lstm_recurrence, peephole_lstm_recurrence, peephole_lstm_recurrence_reference
-from checks import DEVICE, DT, ONE, STEP, TOL, assert_matches_reference, nan_fill  # noqa: F401 (nan_fill: autouse)
+from kernels.peephole import plan_peephole
+from kernels.testing import concurrent_programs
+from checks import (DEVICE, DT, INTERPRETER, ONE, SHUFFLED19, STEP, TOL, assert_matches_reference,  # noqa: F401
+                    nan_fill)  # noqa: F401 (nan_fill: autouse)
 
 
 def _inputs(B, T, D, H, dtype, state=True):
@@ -66,6 +69,24 @@ def test_half_dtypes_match_reference(dtype):
 @pytest.mark.parametrize("use", [("c",), ("h",)], ids=lambda u: "only-" + "-".join(u))
 def test_gradients_when_only_some_outputs_are_used(use):
     _check(3, 5, 2, 20, [5, 2, 4], torch.float32, STEP, use=use, state=use == ("h",))
+
+
+@pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(
+    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))])
+def test_length_sorted_tiles_match_reference(mode):
+    """Rows dealt to the batch tiles longest first: values and every gradient (peepholes included) in
+    natural batch order, step by step and persistent (2 hidden blocks x 2 batch tiles x 2 directions)."""
+    B, T, D, H = 19, 7, 2, 32
+    plan = plan_peephole(B, T, D, H, torch.tensor(SHUFFLED19, dtype=torch.int32), torch.float32,
+                         LaunchConfig(block_h=16), None)
+    assert plan.tile_len.tolist() == [7, 2]
+    assert sorted(plan.rows.tolist()) == list(range(B)) and plan.rows.tolist() != list(range(B))
+    if mode == "step":
+        _check(B, T, D, H, SHUFFLED19, torch.float32, STEP)
+        return
+    with concurrent_programs() as launches:
+        _check(B, T, D, H, SHUFFLED19, torch.float32, LaunchConfig(block_h=16))
+    assert [launch.grid for launch in launches] == [(D, 2, 2)] * 2  # one persistent forward, one backward
 
 
 @pytest.mark.slow
