@@ -117,7 +117,8 @@ def metadata(ckpt: dict) -> dict:
         tok["model_proto"] = base64.b64encode(tok["model_proto"]).decode("ascii")
     return {"format": FORMAT, "inputs": INPUTS, "outputs": OUTPUTS, "model_cfg": ckpt["model_cfg"],
             "tokenizer": tok, "features": dict(ckpt["features"]),
-            "cmvn": {k: ckpt["cmvn"][k].float().tolist() for k in ("mean", "std")},
+            "cmvn": {**{k: ckpt["cmvn"][k].float().tolist() for k in ("mean", "std")},
+                     "mode": ckpt["cmvn"].get("mode", "global")},
             "torch": torch.__version__}
 
 

@@ -166,7 +166,7 @@ class GlobalCMVN:
         return cmvn
 
 
-CMVN_MODES = ("global",)
+CMVN_MODES = ("global", "utterance_mean")
 
 
 class CMVN:
@@ -174,9 +174,12 @@ class CMVN:
     is the one place features are normalized.
 
     mode "global": (feats - mean) / std with one mean and std [F] for every frame (the train split's,
-    `GlobalCMVN`, kept in the checkpoint as {"mean", "std"}). A checkpoint's entry may name its
-    "mode"; a new mode (e.g. per utterance, over each utterance's first `lengths[b]` frames) is one
-    more name in `CMVN_MODES` and one more branch of `__call__`.
+    `GlobalCMVN`, kept in the checkpoint as {"mean", "std"}).
+    mode "utterance_mean" (`train.cmvn`): the global normalization, then each utterance's own mean
+    over its valid frames (the first `lengths[b]`; all of a [T, F] input) subtracted, as Kaldi's
+    per-utterance `apply-cmvn --norm-vars=false`: a fixed spectral tilt of a voice or channel is
+    removed. The checkpoint's entry names it ({"mean", "std", "mode"}; no "mode": global).
+    A new mode is one more name in `CMVN_MODES` and one more branch of `__call__`.
     """
 
     def __init__(self, mean: torch.Tensor, std: torch.Tensor, mode: str = "global"):
@@ -193,8 +196,21 @@ class CMVN:
         return CMVN(self.mean.to(device), self.std.to(device), self.mode)
 
     def __call__(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """feats [T, F] or [B, T, F] (padded; lengths [B], unused by mode global) -> float32, same shape."""
-        return (feats.float() - self.mean) / self.std
+        """feats [T, F] or [B, T, F] (padded; lengths [B], None: all T) -> float32, same shape."""
+        x = (feats.float() - self.mean) / self.std
+        if self.mode == "utterance_mean":
+            x = x - utterance_mean(x, lengths)
+        return x
+
+
+def utterance_mean(x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Each utterance's mean over its valid frames: x [T, F] -> [1, F]; x [B, T, F], lengths [B] -> [B, 1, F]."""
+    if x.dim() == 2:
+        return x.mean(0, keepdim=True)
+    if lengths is None:
+        return x.mean(1, keepdim=True)
+    valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None])[..., None]  # [B, T, 1]
+    return (x * valid).sum(1, keepdim=True) / lengths.to(x.device).clamp(min=1)[:, None, None]
 
 
 def shard_path(store: str | Path, split: str, index: int) -> Path:

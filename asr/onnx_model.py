@@ -55,6 +55,7 @@ class OnnxModel:
         if "model_proto" in tok:
             tok["model_proto"] = base64.b64decode(tok["model_proto"])
         cmvn = {k: torch.tensor(self.meta["cmvn"][k]) for k in ("mean", "std")}
+        cmvn["mode"] = self.meta["cmvn"].get("mode", "global")  # an export older than the mode: global
         return {"tokenizer": tok, "features": self.meta["features"], "cmvn": cmvn, "model_cfg": self.config}
 
     def run(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -44,7 +44,7 @@ from asr.checkpoint import (CheckpointError, average_checkpoints, load_checkpoin
                             save_checkpoint)
 from asr.data import BucketBatchSampler, DataError, FeatureDataset, OnlineAugment, SpecAugment, collate
 from asr.decode import greedy_decode
-from asr.features import FeatureError, load_split
+from asr.features import CMVN_MODES, FeatureError, load_split
 from asr.model import CTCModel, build_model
 from asr.progress import progress as progress_bar  # (a local `progress` below is the schedule fraction)
 from asr.rnn import ConfigError
@@ -246,13 +246,16 @@ def write_average(paths: list[str], best_cer: float, exp_dir: Path, score) -> di
 
 
 # ---- the stages of a training run, in the order `train` runs them -------------------------------
-def read_features(fdir: Path) -> tuple[dict, dict]:
-    """(the store's feature config, its CMVN {"mean" [F], "std" [F]} float32)."""
+def read_features(fdir: Path, mode: str = "global") -> tuple[dict, dict]:
+    """(the store's feature config, its CMVN {"mean" [F], "std" [F]} float32, + "mode" unless global)."""
+    if mode not in CMVN_MODES:
+        raise ConfigError(f"train.cmvn={mode!r} is not one of: {', '.join(CMVN_MODES)}")
     if not (fdir / "features.json").is_file() or not (fdir / "cmvn.pt").is_file():
         raise DataError(f"feature store {fdir} has no features.json/cmvn.pt: run recipes/extract_features.py first")
     features_cfg = json.loads((fdir / "features.json").read_text())
     cmvn = torch.load(fdir / "cmvn.pt", map_location="cpu")
-    return features_cfg, {"mean": cmvn["mean"].float(), "std": cmvn["std"].float()}
+    stats = {"mean": cmvn["mean"].float(), "std": cmvn["std"].float()}
+    return features_cfg, stats if mode == "global" else {**stats, "mode": mode}
 
 
 @dataclass
@@ -578,7 +581,7 @@ def train(cfg: DictConfig) -> dict:
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
     last_path = Path(cfg.exp_dir) / "last.pt"
-    features_cfg, cmvn = read_features(Path(cfg.features.dir))
+    features_cfg, cmvn = read_features(Path(cfg.features.dir), tc.get("cmvn", "global"))
     resumed = load_checkpoint(last_path, training_state=True) if tc.resume and last_path.exists() else None
     data = build_data(cfg, rank, world, features_cfg, cmvn, resumed)
     state = build_state(cfg, data, device, resumed, last_path, master=rank == 0)

@@ -57,8 +57,28 @@ def test_cmvn_global_is_mean_and_std_per_bin(shape):
 
 
 def test_cmvn_bad_mode_names_it():
-    with pytest.raises(FeatureError, match="cmvn mode='utterance' is not one of: global"):
+    with pytest.raises(FeatureError, match="cmvn mode='utterance' is not one of: global, utterance_mean"):
         CMVN.from_dict({"mean": torch.zeros(2), "std": torch.ones(2), "mode": "utterance"})
+
+
+@pytest.mark.parametrize("lengths", [[7, 7], [7, 1], [3, 5]], ids=["B2-T7-full", "B2-T7-T1", "B2-T7-ragged"])
+def test_cmvn_utterance_mean_zeroes_each_utterances_mean_over_its_own_frames(lengths):
+    g = torch.Generator().manual_seed(2)
+    mean, std = torch.randn(4, generator=g), torch.rand(4, generator=g) + 0.5
+    feats = (torch.randn(2, 7, 4, generator=g) + torch.tensor([[[3.0]], [[-2.0]]])).half()  # a tilt per utterance
+    lens = torch.tensor(lengths)
+    cmvn = CMVN.from_dict({"mean": mean, "std": std, "mode": "utterance_mean"})
+    out = cmvn(feats, lens)
+    glob = CMVN.from_dict({"mean": mean, "std": std})(feats)
+    assert out.dtype == torch.float32 and out.shape == feats.shape and torch.isfinite(out).all()
+    for b, n in enumerate(lengths):
+        valid = out[b, :n]
+        assert valid.mean(0).abs().max() < 1e-5                             # its own mean removed
+        assert torch.allclose(valid, glob[b, :n] - glob[b, :n].mean(0), atol=1e-6)   # after the global one
+        assert torch.allclose(cmvn(feats[b, :n]), valid, atol=1e-6)         # [T, F] alone = batched, padding unseen
+        padded = feats.clone()
+        padded[b, n:] = 100.0
+        assert torch.allclose(cmvn(padded, lens)[b, :n], valid, atol=1e-5)
 
 
 def test_global_cmvn_statistics_normalize_through_cmvn():

@@ -187,7 +187,8 @@ def test_stop_reason_is_one_condition_for_every_budget():
     ("model.backend=cudnn", ConfigError, "model.backend='cudnn'"),
     ("train.max_frames=0", ConfigError, "train.max_frames=0"),
     ("train.schedule_steps=-5", ConfigError, "train.schedule_steps=-5"),
-], ids=["device", "backend", "max-frames", "schedule-steps"])
+    ("train.cmvn=speaker", ConfigError, "train.cmvn='speaker' is not one of: global, utterance_mean"),
+], ids=["device", "backend", "max-frames", "schedule-steps", "cmvn"])
 def test_bad_config_values_name_the_key(synthetic_store, tmp_path, override, error, match):
     with pytest.raises(error, match=match):
         train(make_cfg(synthetic_store, tmp_path, override))
@@ -201,6 +202,21 @@ def test_online_vtlp_changes_training_deterministically(synthetic_store, tmp_pat
     w = {k: load_checkpoint(tmp_path / k / "last.pt", training_state=True)["model"] for k in ("a", "b", "off")}
     assert all(torch.equal(w["a"][n], w["b"][n]) for n in w["a"])
     assert not all(torch.equal(w["a"][n], w["off"][n]) for n in w["a"])
+
+
+def test_utterance_mean_cmvn_trains_and_rides_in_the_checkpoint(synthetic_store, tmp_path):
+    """train.cmvn=utterance_mean: the checkpoint names the mode, so decoding and transcription (load_bundle)
+    normalize as training did; the weights differ from a global-CMVN run's; the default stays global."""
+    from asr.bundle import load_bundle
+
+    train(make_cfg(synthetic_store, tmp_path / "utt", "train.max_epochs=1", "train.cmvn=utterance_mean"))
+    train(make_cfg(synthetic_store, tmp_path / "glob", "train.max_epochs=1"))
+    utt, glob = (load_checkpoint(tmp_path / k / "best.pt") for k in ("utt", "glob"))
+    assert utt["cmvn"]["mode"] == "utterance_mean" and "mode" not in glob["cmvn"]
+    assert torch.equal(utt["cmvn"]["mean"], glob["cmvn"]["mean"])
+    assert not all(torch.equal(utt["model"][n], glob["model"][n]) for n in utt["model"])
+    assert load_bundle(tmp_path / "utt" / "best.pt").cmvn.mode == "utterance_mean"
+    assert load_bundle(tmp_path / "glob" / "best.pt").cmvn.mode == "global"
 
 
 def test_bad_online_augmentation_names_the_key(synthetic_store, tmp_path):
