@@ -284,7 +284,8 @@ def decode(cfg) -> dict:
     """Decode `cfg.decode.splits` of the feature store with `cfg.checkpoint`; write and print the results.
 
     Per split, in `<decode.dir>/<split>/`: hyp.txt and ref.txt (`id text`), nbest.jsonl,
-    errs.txt (sclite-style alignment and error summary); summary.json for all splits.
+    errs.txt (sclite-style alignment and error summary), speakers.txt (WER / CER per speaker, when the
+    manifest names speakers); summary.json for all splits.
     """
     from asr.features import load_split
 
@@ -329,8 +330,8 @@ def decode(cfg) -> dict:
 
 
 def write_split(split_dir: Path, data: dict, results: list[list[Hyp]], title: str) -> dict:
-    """hyp.txt, ref.txt, nbest.jsonl and errs.txt of one split in `split_dir`; the error statistics."""
-    from asr.scoring import error_report
+    """hyp.txt, ref.txt, nbest.jsonl, errs.txt and speakers.txt of one split in `split_dir`; the error statistics."""
+    from asr.scoring import error_report, speaker_report
 
     hyps = [nbest[0].text if nbest else "" for nbest in results]
     split_dir.mkdir(parents=True, exist_ok=True)
@@ -342,4 +343,7 @@ def write_split(split_dir: Path, data: dict, results: list[list[Hyp]], title: st
                                                      for h in nbest]}) + "\n")
     report, stats = error_report(data["ids"], data["texts"], hyps, title=title)
     (split_dir / "errs.txt").write_text(report)
+    if any(data.get("speakers") or []):
+        table, stats["speakers"] = speaker_report(data["speakers"], data["texts"], hyps)
+        (split_dir / "speakers.txt").write_text(table)
     return stats

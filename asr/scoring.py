@@ -155,3 +155,24 @@ def error_report(ids: list[str], refs: list[str], hyps: list[str], title: str = 
     tail += ["", "DELETIONS: count ref"] + [f"{n:6d}  {w}" for w, n in dels.most_common()]
     tail += ["", "INSERTIONS: count hyp"] + [f"{n:6d}  {w}" for w, n in ins.most_common()]
     return "\n".join(head + utt_lines + tail) + "\n", summary
+
+
+def speaker_report(speakers: list[str], refs: list[str], hyps: list[str]) -> tuple[str, dict]:
+    """Error rates per speaker (sclite's per-speaker summary, `-o sum`): a table sorted by word errors,
+    most first, and {speaker: {"utterances", "words", "word_errors", "wer", "cer"}}."""
+    if not (len(speakers) == len(refs) == len(hyps)):
+        raise ValueError(f"{len(speakers)} speakers, {len(refs)} references, {len(hyps)} hypotheses")
+    words, chars, utts = {}, {}, Counter()
+    for spk, ref, hyp in zip(speakers, refs, hyps):
+        spk = spk or "(none)"
+        words.setdefault(spk, ErrorStats()).add(ref.split(), hyp.split())
+        chars.setdefault(spk, ErrorStats()).add(list(ref), list(hyp))
+        utts[spk] += 1
+    total = sum(w.errors for w in words.values())
+    order = sorted(words, key=lambda k: (-words[k].errors, k))
+    lines = [f"{'speaker':<40} {'utts':>5} {'words':>6} {'WER %':>7} {'CER %':>7} {'share of word errors':>21}"]
+    lines += [f"{k:<40} {utts[k]:>5} {words[k].ref_len:>6} {100 * words[k].rate:>7.2f} {100 * chars[k].rate:>7.2f} "
+              f"{100 * words[k].errors / max(total, 1):>20.1f}%" for k in order]
+    table = {k: {"utterances": utts[k], "words": words[k].ref_len, "word_errors": words[k].errors,
+                 "wer": words[k].rate, "cer": chars[k].rate} for k in order}
+    return "\n".join(lines) + "\n", table

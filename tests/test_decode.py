@@ -363,6 +363,8 @@ def test_decode_recipe_writes_hyps_refs_nbest_errs(synthetic_store, tmp_path, de
     assert s["utterances"] == 8 and s["rtf"] > 0 and s["words"] == sum(len(t.split()) for t in dev["texts"])
     errs = (out / "errs.txt").read_text()
     assert f"%WER {100 * wer:.2f}" in errs and errs.count("id: ") == 8
+    assert list(s["speakers"]) == ["spk"] and s["speakers"]["spk"]["wer"] == pytest.approx(wer)  # one speaker
+    assert (out / "speakers.txt").read_text().splitlines()[1].split()[:3] == ["spk", "8", str(s["words"])]
     nbest = [json.loads(line) for line in (out / "nbest.jsonl").read_text().splitlines()]
     assert [n["id"] for n in nbest] == dev["ids"]
     assert all(n["nbest"][0]["text"] == hyps[n["id"]] for n in nbest)

@@ -4,7 +4,7 @@ import editdistance
 import jiwer
 import pytest
 
-from asr.scoring import ErrorCounts, align, error_report, wer_cer
+from asr.scoring import ErrorCounts, align, error_report, speaker_report, wer_cer
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "it's", "blue"]
 
@@ -92,3 +92,19 @@ def test_mismatched_lengths_are_an_error():
         wer_cer(["a", "b"], ["a"])
     with pytest.raises(ValueError, match="2 ids"):
         error_report(["u1", "u2"], ["a"], ["a"])
+
+
+def test_speaker_report_rates_per_speaker_sorted_by_errors():
+    spk = ["a", "b", "a", "b", ""]
+    refs = ["the cat", "a dog ran", "sat down", "a dog", "hi"]
+    hyps = ["the cat", "a fog", "sad down", "a dog", "hi"]
+    text, table = speaker_report(spk, refs, hyps)
+    assert list(table) == ["b", "a", "(none)"]            # b: 2 word errors, a: 1, (none): 0
+    assert table["b"] == {"utterances": 2, "words": 5, "word_errors": 2, "wer": 0.4, "cer": 5 / 14}
+    assert table["a"]["wer"] == 0.25 and table["a"]["cer"] == 1 / 15
+    assert sum(t["word_errors"] for t in table.values()) == round(wer_cer(refs, hyps)[0] * 10)
+    lines = text.splitlines()
+    assert lines[0].split()[:5] == ["speaker", "utts", "words", "WER", "%"] and lines[1].startswith("b ")
+    assert "66.7%" in lines[1]                               # b's share of the 3 word errors
+    with pytest.raises(ValueError, match="2 speakers, 1 references"):
+        speaker_report(["a", "b"], ["x"], ["x"])
