@@ -384,7 +384,7 @@ def stop_reason(tc: DictConfig, state: TrainState, early_stop: bool = False) -> 
     """Why training stops now, "" to go on. Asked before the first epoch, after every update and at
     every epoch end; `early_stop`: rank 0's patience verdict at an epoch end, broadcast to all ranks."""
     budget_s = tc.max_minutes * 60
-    if early_stop:
+    if early_stop or (tc.patience > 0 and state.bad_epochs >= tc.patience):  # (a rerun of an early-stopped run)
         return f"early stopping (patience={tc.patience})"
     if state.epoch >= tc.max_epochs:
         return f"max_epochs={tc.max_epochs}"

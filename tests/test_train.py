@@ -180,6 +180,19 @@ def test_stop_reason_is_one_condition_for_every_budget():
     no_budgets = make_cfg("x", "y", "train.max_epochs=50", "train.max_steps=0", "train.max_minutes=0").train
     state.step, state.elapsed = 10 ** 6, 1e9
     assert stop_reason(no_budgets, state) == ""  # 0 = no such budget
+    state.bad_epochs = 2  # a resumed last.pt of a run that stopped early: it stays stopped
+    assert stop_reason(tc, _tiny_state(0)) == "" and stop_reason(no_budgets, state) == ""  # patience 5 > 2
+    state.sampler.set_epoch(0)
+    state.step, state.elapsed = 0, 0.0
+    assert stop_reason(tc, state) == "early stopping (patience=2)"
+
+
+def test_rerun_of_an_early_stopped_run_trains_no_further(synthetic_store, tmp_path):
+    common = ["train.max_epochs=30", "train.patience=1", "train.lr=1e-6", "train.warmup_steps=1000"]  # no progress
+    first = train(make_cfg(synthetic_store, tmp_path, *common))
+    assert first["stop_reason"] == "early stopping (patience=1)" and first["epoch"] < 30
+    again = train(make_cfg(synthetic_store, tmp_path, *common))
+    assert (again["stop_reason"], again["epoch"], again["step"]) == (first["stop_reason"], first["epoch"], first["step"])
 
 
 @pytest.mark.parametrize("override,error,match", [
