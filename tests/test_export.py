@@ -87,8 +87,17 @@ def test_metadata_in_the_onnx_file_and_beside_it(exported):
     info = onnx.checkpoint_info()
     assert info["tokenizer"] == ck["tokenizer"] and info["features"] == FEATURES
     assert info["model_cfg"] == ck["model_cfg"]
-    assert all(torch.equal(info["cmvn"][k], CMVN[k]) for k in ("mean", "std"))
+    assert all(torch.equal(info["cmvn"][k], CMVN[k]) for k in ("mean", "std")) and info["cmvn"]["mode"] == "global"
     assert onnx.subsampling == ck["model_cfg"]["subsampling"]
+
+
+def test_cmvn_mode_travels_in_the_metadata(tmp_path):
+    """train.cmvn=utterance_mean: the onnx engine normalizes as training did (the mode rides in the metadata)."""
+    ck = make_ckpt(hidden_size=8, num_layers=1, subsampling=2)
+    ck["cmvn"] = {**CMVN, "mode": "utterance_mean"}
+    export_onnx(ck, tmp_path / "m.onnx")
+    assert OnnxModel(tmp_path / "m.onnx").checkpoint_info()["cmvn"]["mode"] == "utterance_mean"
+    assert Transcriber(tmp_path / "m.onnx", engine="onnx").cmvn.mode == "utterance_mean"
 
 
 def test_sentencepiece_tokenizer_travels_in_the_metadata(tmp_path):
