@@ -145,27 +145,63 @@ def grid_edges(grid, best: dict) -> list[str]:
     return [k for k in grid if len(grid[k]) > 1 and best[k] in (min(grid[k]), max(grid[k]))]
 
 
+def extend_grid(grid: dict, best: dict) -> dict | None:
+    """`grid` with one more value beyond each edge the best point sits on (the spacing of that end's last
+    two values; lm_weight and beam_threshold stay >= 0); None when no edge can move."""
+    out, moved = {k: sorted(v) for k, v in grid.items()}, False
+    for key in grid_edges(grid, best):
+        values = out[key]
+        low = best[key] == values[0]
+        new = round(values[0] - (values[1] - values[0]) if low else values[-1] + (values[-1] - values[-2]), 6)
+        if key in ("lm_weight", "beam_threshold") and new < 0:
+            continue
+        out[key] = [new, *values] if low else [*values, new]
+        moved = True
+    return out if moved else None
+
+
+def search_grid(grid: dict, evaluate, extend: int = 0) -> tuple[list[dict], dict]:
+    """Every point of `grid` ({key: [values]}) through evaluate(point) -> row with "wer", "cer"; then up to
+    `extend` times, while the best point is on an edge of the grid, the grid grows one value beyond that
+    edge (`extend_grid`) and its new points are evaluated. -> (rows in evaluation order, the final grid)."""
+    grid, rows, seen = {k: list(v) for k, v in grid.items()}, [], set()
+    for round_ in range(extend + 1):
+        for point in grid_points(grid):
+            if tuple(point.items()) not in seen:
+                seen.add(tuple(point.items()))
+                rows.append(evaluate(point))
+        wider = extend_grid(grid, best_point(rows)) if round_ < extend else None
+        if wider is None:
+            break
+        grid = wider
+    return rows, grid
+
+
 def tune_lm(cfg, tokenizer, arpa: Path, log_probs: list[torch.Tensor], refs: list[str]) -> dict:
-    """Decode `log_probs` (the tuning split) at every grid point; {"grid": rows, "best": row, "greedy": row}."""
+    """Decode `log_probs` (the tuning split) at every grid point, widening the grid past an edge the best
+    point sits on up to `decode.lm.tune.extend` times; {"grid": rows, "best": row, "greedy": row}."""
     from omegaconf import OmegaConf
 
     from asr.scoring import wer_cer
 
     dc = cfg.decode
-    rows = []
     greedy = search(GreedyDecoder(tokenizer), log_probs)
     g_wer, g_cer = wer_cer(refs, [n[0].text for n in greedy])
-    for point in grid_points(dc.lm.tune.grid):
+
+    def evaluate(point: dict) -> dict:
         t0 = time.perf_counter()
         decoder = build_decoder(OmegaConf.merge(dc, {"lm": point}), tokenizer, arpa)
         hyps = [n[0].text if n else "" for n in search(decoder, log_probs)]
         wer, cer = wer_cer(refs, hyps)
-        rows.append({**point, "wer": wer, "cer": cer, "seconds": round(time.perf_counter() - t0, 2)})
         print("tune " + " ".join(f"{k}={v}" for k, v in point.items()) + f": WER {100 * wer:.2f} %  CER {100 * cer:.2f} %",
               flush=True)
+        return {**point, "wer": wer, "cer": cer, "seconds": round(time.perf_counter() - t0, 2)}
+
+    grid_points(dc.lm.tune.grid)  # unknown keys: one DecodeError before any decoding
+    rows, grid = search_grid(OmegaConf.to_container(dc.lm.tune.grid), evaluate, int(dc.lm.tune.get("extend", 0)))
     best = best_point(rows)
-    for key in grid_edges(dc.lm.tune.grid, best):
-        values = sorted(dc.lm.tune.grid[key])
+    for key in grid_edges(grid, best):
+        values = sorted(grid[key])
         print(f"warning: the best {key}={best[key]} is at the edge of decode.lm.tune.grid.{key} "
               f"({values[0]} .. {values[-1]}): the best setting may lie beyond it; widen the grid")
     if best["wer"] > g_wer:
@@ -241,6 +277,7 @@ def tuned_weights(cfg, bundle, arpa: Path) -> dict:
     key = {"checkpoint": _sha1(Path(cfg.checkpoint).read_bytes()),
            "lm": json.loads(Path(str(arpa) + ".source.json").read_text()),
            "split": tune.split, "max_utts": tune.max_utts, "grid": OmegaConf.to_container(tune.grid),
+           "extend": int(tune.get("extend", 0)),
            "search": {k: dc.get(k) for k in ("beam_size", "beam_size_token")} | {
                k: dc.lm.get(k) for k in TUNABLE if k not in tune.grid}}
     cache = Path(dc.dir) / "tune.json"

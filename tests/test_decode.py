@@ -484,3 +484,31 @@ def test_decode_recipe_on_cuda_matches_cpu(synthetic_store, tmp_path):
     cpu = decode(decode_cfg(synthetic_store, ckpt, tmp_path / "cpu"))["splits"]["dev"]
     gpu = decode(decode_cfg(synthetic_store, ckpt, tmp_path / "gpu", "decode.device=cuda"))["splits"]["dev"]
     assert gpu["cer"] == pytest.approx(cpu["cer"], abs=0.02)
+
+
+def test_search_grid_widens_past_the_edge_until_the_best_is_inside():
+    """A bowl with its minimum at lm_weight 1.6, word_score -2: outside the first grid on both keys."""
+    from asr.decode import search_grid
+
+    calls = []
+
+    def bowl(p):
+        calls.append(p)
+        return {**p, "wer": (p["lm_weight"] - 1.6) ** 2 + 0.1 * (p["word_score"] + 2) ** 2, "cer": 0.0}
+
+    rows, grid = search_grid({"lm_weight": [0.6, 0.8, 1.0], "word_score": [0.0, -1.0]}, bowl, extend=5)
+    assert grid == {"lm_weight": [0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8], "word_score": [-3.0, -2.0, -1.0, 0.0]}
+    best = min(rows, key=lambda r: r["wer"])
+    assert (best["lm_weight"], best["word_score"]) == (1.6, -2.0)
+    assert len(calls) == len({tuple(p.items()) for p in calls}) == len(rows)  # no point decoded twice
+    rows0, grid0 = search_grid({"lm_weight": [0.6, 0.8, 1.0], "word_score": [0.0, -1.0]}, bowl, extend=0)
+    assert grid0 == {"lm_weight": [0.6, 0.8, 1.0], "word_score": [0.0, -1.0]} and len(rows0) == 6
+    capped, grid2 = search_grid({"lm_weight": [0.6, 0.8], "word_score": [0.0]}, bowl, extend=2)
+    assert grid2["lm_weight"] == [0.6, 0.8, 1.0, 1.2] and len(capped) == 4  # at most `extend` widenings
+
+
+def test_search_grid_keeps_lm_weight_non_negative():
+    from asr.decode import search_grid
+
+    rows, grid = search_grid({"lm_weight": [0.2, 0.7]}, lambda p: {**p, "wer": p["lm_weight"], "cer": 0.0}, extend=4)
+    assert grid == {"lm_weight": [0.2, 0.7]} and [r["lm_weight"] for r in rows] == [0.2, 0.7]  # -0.3 is not tried
