@@ -166,7 +166,7 @@ class GlobalCMVN:
         return cmvn
 
 
-CMVN_MODES = ("global", "utterance_mean")
+CMVN_MODES = ("global", "utterance_mean", "utterance")
 
 
 class CMVN:
@@ -178,7 +178,9 @@ class CMVN:
     mode "utterance_mean" (`train.cmvn`): the global normalization, then each utterance's own mean
     over its valid frames (the first `lengths[b]`; all of a [T, F] input) subtracted, as Kaldi's
     per-utterance `apply-cmvn --norm-vars=false`: a fixed spectral tilt of a voice or channel is
-    removed. The checkpoint's entry names it ({"mean", "std", "mode"}; no "mode": global).
+    removed. mode "utterance": the same, then each utterance's own standard deviation per bin divided out
+    (`--norm-vars=true`; floored at 1e-2 of the global scale). The checkpoint's entry names the mode
+    ({"mean", "std", "mode"}; no "mode": global).
     A new mode is one more name in `CMVN_MODES` and one more branch of `__call__`.
     """
 
@@ -198,8 +200,10 @@ class CMVN:
     def __call__(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """feats [T, F] or [B, T, F] (padded; lengths [B], None: all T) -> float32, same shape."""
         x = (feats.float() - self.mean) / self.std
-        if self.mode == "utterance_mean":
+        if self.mode in ("utterance_mean", "utterance"):
             x = x - utterance_mean(x, lengths)
+        if self.mode == "utterance":  # x has zero mean per utterance now: its RMS is the std
+            x = x / utterance_mean(x * x, lengths).sqrt().clamp(min=1e-2)
         return x
 
 

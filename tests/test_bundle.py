@@ -57,8 +57,8 @@ def test_cmvn_global_is_mean_and_std_per_bin(shape):
 
 
 def test_cmvn_bad_mode_names_it():
-    with pytest.raises(FeatureError, match="cmvn mode='utterance' is not one of: global, utterance_mean"):
-        CMVN.from_dict({"mean": torch.zeros(2), "std": torch.ones(2), "mode": "utterance"})
+    with pytest.raises(FeatureError, match="cmvn mode='speaker' is not one of: global, utterance_mean, utterance"):
+        CMVN.from_dict({"mean": torch.zeros(2), "std": torch.ones(2), "mode": "speaker"})
 
 
 @pytest.mark.parametrize("lengths", [[7, 7], [7, 1], [3, 5]], ids=["B2-T7-full", "B2-T7-T1", "B2-T7-ragged"])
@@ -79,6 +79,22 @@ def test_cmvn_utterance_mean_zeroes_each_utterances_mean_over_its_own_frames(len
         padded = feats.clone()
         padded[b, n:] = 100.0
         assert torch.allclose(cmvn(padded, lens)[b, :n], valid, atol=1e-5)
+
+
+@pytest.mark.parametrize("lengths", [[7, 7], [7, 2], [3, 5]], ids=["B2-T7-full", "B2-T7-T2", "B2-T7-ragged"])
+def test_cmvn_utterance_gives_each_utterance_zero_mean_unit_variance(lengths):
+    g = torch.Generator().manual_seed(3)
+    feats = (torch.randn(2, 7, 4, generator=g) * torch.tensor([[[3.0]], [[0.2]]]) + 5.0).half()  # a scale each
+    lens = torch.tensor(lengths)
+    cmvn = CMVN.from_dict({"mean": torch.full((4,), 5.0), "std": torch.ones(4), "mode": "utterance"})
+    out = cmvn(feats, lens)
+    assert out.shape == feats.shape and torch.isfinite(out).all()
+    for b, n in enumerate(lengths):
+        valid = out[b, :n]
+        assert valid.mean(0).abs().max() < 1e-5 and torch.allclose(valid.pow(2).mean(0), torch.ones(4), atol=1e-4)
+        assert torch.allclose(cmvn(feats[b, :n]), valid, atol=1e-5)       # [T, F] alone = batched
+    flat = cmvn(torch.full((3, 4), 7.0))                                  # a constant utterance: no division by 0
+    assert torch.isfinite(flat).all() and flat.abs().max() == 0
 
 
 def test_global_cmvn_statistics_normalize_through_cmvn():

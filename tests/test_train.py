@@ -200,7 +200,7 @@ def test_rerun_of_an_early_stopped_run_trains_no_further(synthetic_store, tmp_pa
     ("model.backend=cudnn", ConfigError, "model.backend='cudnn'"),
     ("train.max_frames=0", ConfigError, "train.max_frames=0"),
     ("train.schedule_steps=-5", ConfigError, "train.schedule_steps=-5"),
-    ("train.cmvn=speaker", ConfigError, "train.cmvn='speaker' is not one of: global, utterance_mean"),
+    ("train.cmvn=speaker", ConfigError, "train.cmvn='speaker' is not one of: global, utterance_mean, utterance"),
 ], ids=["device", "backend", "max-frames", "schedule-steps", "cmvn"])
 def test_bad_config_values_name_the_key(synthetic_store, tmp_path, override, error, match):
     with pytest.raises(error, match=match):
