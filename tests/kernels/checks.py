@@ -22,6 +22,29 @@ INTERPRETER = os.environ.get("TRITON_INTERPRET") == "1"
 # length sorting: B = 19 (two tiles of 16, the second short), lengths in shuffled order with length-1 rows;
 # sorted, the tiles hold the 16 longest rows (tile_len 7) and lengths 2, 1, 1 (tile_len 2; natural order: 7, 6)
 SHUFFLED19 = [3, 7, 1, 5, 2, 6, 4, 7, 2, 5, 3, 6, 1, 4, 7, 2, 6, 3, 5]
+# step mode, and the persistent path under kernels.testing.concurrent_programs (the interpreter only)
+MODES = ["step", pytest.param("persistent", marks=pytest.mark.skipif(
+    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))]
+
+
+def check_length_sorted_tiles(plan_fn, check, mode: str) -> None:
+    """A cell's test_length_sorted_tiles_match_reference: B = 19, T = 7, D = 2, H = 32 in SHUFFLED19 order,
+    block_h 16 (2 hidden blocks x 2 batch tiles). plan_fn(lengths, config) -> the cell's Plan;
+    check(lengths, config) compares values and every gradient with the float64 reference, in natural
+    batch order: step by step (STEP), or persistent under kernels.testing.concurrent_programs()."""
+    from kernels.testing import concurrent_programs
+
+    lengths = torch.tensor(SHUFFLED19, dtype=torch.int32)
+    plan = plan_fn(lengths, LaunchConfig(block_h=16))
+    B = len(SHUFFLED19)
+    assert plan.tile_len.tolist() == [7, 2]
+    assert sorted(plan.rows.tolist()) == list(range(B)) and plan.rows.tolist() != list(range(B))
+    if mode == "step":
+        check(SHUFFLED19, STEP)
+        return
+    with concurrent_programs() as launches:
+        check(SHUFFLED19, LaunchConfig(block_h=16))
+    assert [launch.grid for launch in launches] == [(2, 2, 2)] * 2  # one persistent forward, one backward
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ from kernels import LaunchConfig, gru_recurrence, gru_recurrence_reference
 from kernels.gru import plan_gru
 from kernels import configs
 from kernels.testing import concurrent_programs
-from checks import (DEVICE, DT, INTERPRETER, ONE, SHUFFLED19, STEP, TOL, assert_matches_reference,  # noqa: F401
-                    nan_fill)  # noqa: F401 (nan_fill: autouse)
+from checks import (DEVICE, DT, ONE, MODES, STEP, TOL, assert_matches_reference,  # noqa: F401
+                    check_length_sorted_tiles, nan_fill)  # noqa: F401 (nan_fill: autouse)
 
 
 def _check(B, T, D, H, lengths, dtype, config, reverse=False, state=True, use=("y", "h")):
@@ -78,22 +78,12 @@ def test_more_shapes_match_reference(B, T, D, H, lengths, reverse, config):
     _check(B, T, D, H, lengths, torch.float32, config, reverse)
 
 
-@pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(
-    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))])
+@pytest.mark.parametrize("mode", MODES)
 def test_length_sorted_tiles_match_reference(mode):
     """Rows dealt to the batch tiles longest first (make_plan's rows): values and every gradient in
     natural batch order, step by step and persistent (2 hidden blocks x 2 batch tiles x 2 directions)."""
-    B, T, D, H = 19, 7, 2, 32
-    plan = plan_gru(B, T, D, H, torch.tensor(SHUFFLED19, dtype=torch.int32), torch.float32,
-                    LaunchConfig(block_h=16), None)
-    assert plan.tile_len.tolist() == [7, 2]
-    assert sorted(plan.rows.tolist()) == list(range(B)) and plan.rows.tolist() != list(range(B))
-    if mode == "step":
-        _check(B, T, D, H, SHUFFLED19, torch.float32, STEP)
-        return
-    with concurrent_programs() as launches:
-        _check(B, T, D, H, SHUFFLED19, torch.float32, LaunchConfig(block_h=16))
-    assert [launch.grid for launch in launches] == [(D, 2, 2)] * 2  # one persistent forward, one backward
+    check_length_sorted_tiles(lambda lengths, config: plan_gru(19, 7, 2, 32, lengths, torch.float32, config, None),
+                              lambda lengths, config: _check(19, 7, 2, 32, lengths, torch.float32, config), mode)
 
 
 def _nn_gru_with_kernel(gru: torch.nn.GRU, x, lengths, h0, config=None):
@@ -153,8 +143,7 @@ def test_rejects_bad_input(kwargs, match):
         gru_recurrence(**args)
 
 
-@pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(
-    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))])
+@pytest.mark.parametrize("mode", MODES)
 def test_exact_fp32_streamed_weights_match_reference(mode, monkeypatch):
     """The exact-fp32 path (allow_tf32 off: tf32x3) with weights too big for the chip (RESIDENT_BYTES 0
     here) runs its K chunks as a runtime loop: 4 chunks of 16, sorted ragged tiles, both directions."""

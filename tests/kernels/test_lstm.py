@@ -11,8 +11,7 @@ import kernels.common as kcommon
 import kernels.configs as kconfigs
 from kernels import LaunchConfig, lstm_recurrence, lstm_recurrence_reference
 from kernels.lstm import plan_lstm
-from kernels.testing import concurrent_programs
-from checks import DEVICE, DT, INTERPRETER, ONE, SHUFFLED19, STEP, TOL, nan_fill  # noqa: F401 (nan_fill: autouse)
+from checks import DEVICE, DT, ONE, MODES, STEP, TOL, check_length_sorted_tiles, nan_fill  # noqa: F401
 
 
 def _inputs(B, T, D, H, lengths, dtype, seed=0, state=True):
@@ -112,22 +111,12 @@ def test_without_initial_state():
     _check(3, 5, 2, 20, [5, 2, 4], torch.float32, ONE, state=False)
 
 
-@pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(
-    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))])
+@pytest.mark.parametrize("mode", MODES)
 def test_length_sorted_tiles_match_reference(mode):
     """Rows dealt to the batch tiles longest first (make_plan's rows): values and every gradient in
     natural batch order, step by step and persistent (2 hidden blocks x 2 batch tiles x 2 directions)."""
-    B, T, D, H = 19, 7, 2, 32
-    plan = plan_lstm(B, T, D, H, torch.tensor(SHUFFLED19, dtype=torch.int32), torch.float32,
-                     LaunchConfig(block_h=16), None)
-    assert plan.tile_len.tolist() == [7, 2]
-    assert sorted(plan.rows.tolist()) == list(range(B)) and plan.rows.tolist() != list(range(B))
-    if mode == "step":
-        _check(B, T, D, H, SHUFFLED19, torch.float32, STEP)
-        return
-    with concurrent_programs() as launches:
-        _check(B, T, D, H, SHUFFLED19, torch.float32, LaunchConfig(block_h=16))
-    assert [launch.grid for launch in launches] == [(D, 2, 2)] * 2  # one persistent forward, one backward
+    check_length_sorted_tiles(lambda lengths, config: plan_lstm(19, 7, 2, 32, lengths, torch.float32, config, None),
+                              lambda lengths, config: _check(19, 7, 2, 32, lengths, torch.float32, config), mode)
 
 
 @pytest.mark.slow

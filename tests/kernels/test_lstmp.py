@@ -13,8 +13,8 @@ from kernels import LaunchConfig, lstmp_recurrence, lstmp_recurrence_reference
 from kernels.lstmp import plan_lstmp
 from kernels import configs
 from kernels.testing import concurrent_programs
-from checks import (DEVICE, DT, INTERPRETER, ONE, SHUFFLED19, STEP, TOL, assert_matches_reference,  # noqa: F401
-                    nan_fill)  # noqa: F401 (nan_fill: autouse)
+from checks import (DEVICE, DT, ONE, MODES, STEP, TOL, assert_matches_reference,  # noqa: F401
+                    check_length_sorted_tiles, nan_fill)  # noqa: F401 (nan_fill: autouse)
 
 
 def _check(B, T, D, H, P, lengths, dtype, config, reverse=False, state=True, use=("y", "h", "c")):
@@ -64,22 +64,13 @@ def test_half_dtypes_match_reference(dtype):
     _check(5, 6, 2, 20, 12, [6, 2, 1, 5, 6], DT[dtype], STEP)
 
 
-@pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(
-    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))])
+@pytest.mark.parametrize("mode", MODES)
 def test_length_sorted_tiles_match_reference(mode):
     """Rows dealt to the batch tiles longest first (make_plan's rows): values and every gradient in
     natural batch order, step by step and persistent (2 hidden blocks x 2 batch tiles x 2 directions)."""
-    B, T, D, H, P = 19, 7, 2, 32, 20
-    plan = plan_lstmp(B, T, D, H, torch.tensor(SHUFFLED19, dtype=torch.int32), torch.float32,
-                      LaunchConfig(block_h=16), None, P)
-    assert plan.tile_len.tolist() == [7, 2]
-    assert sorted(plan.rows.tolist()) == list(range(B)) and plan.rows.tolist() != list(range(B))
-    if mode == "step":
-        _check(B, T, D, H, P, SHUFFLED19, torch.float32, STEP)
-        return
-    with concurrent_programs() as launches:
-        _check(B, T, D, H, P, SHUFFLED19, torch.float32, LaunchConfig(block_h=16))
-    assert [launch.grid for launch in launches] == [(D, 2, 2)] * 2  # one persistent forward, one backward
+    check_length_sorted_tiles(
+        lambda lengths, config: plan_lstmp(19, 7, 2, 32, lengths, torch.float32, config, None, 20),
+        lambda lengths, config: _check(19, 7, 2, 32, 20, lengths, torch.float32, config), mode)
 
 
 @pytest.mark.parametrize("use", [("c",), ("h",)], ids=lambda u: "only-" + "-".join(u))
@@ -173,8 +164,7 @@ def test_bench_provider_with_identity_projection_is_the_lstm():
         torch.testing.assert_close(a.double(), b, atol=3e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(
-    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))])
+@pytest.mark.parametrize("mode", MODES)
 def test_exact_fp32_streamed_weights_match_reference(mode, monkeypatch):
     """The exact-fp32 path (allow_tf32 off: tf32x3) with weights too big for the chip (RESIDENT_BYTES 0
     here) runs its K chunks as a runtime loop: 4 chunks of 16, sorted ragged tiles, both directions."""

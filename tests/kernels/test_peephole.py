@@ -9,9 +9,8 @@ import torch
 
 from kernels import LaunchConfig, lstm_recurrence, peephole_lstm_recurrence, peephole_lstm_recurrence_reference
 from kernels.peephole import plan_peephole
-from kernels.testing import concurrent_programs
-from checks import (DEVICE, DT, INTERPRETER, ONE, SHUFFLED19, STEP, TOL, assert_matches_reference,  # noqa: F401
-                    nan_fill)  # noqa: F401 (nan_fill: autouse)
+from checks import (DEVICE, DT, ONE, MODES, STEP, TOL, assert_matches_reference,  # noqa: F401
+                    check_length_sorted_tiles, nan_fill)  # noqa: F401 (nan_fill: autouse)
 
 
 def _inputs(B, T, D, H, dtype, state=True):
@@ -71,22 +70,12 @@ def test_gradients_when_only_some_outputs_are_used(use):
     _check(3, 5, 2, 20, [5, 2, 4], torch.float32, STEP, use=use, state=use == ("h",))
 
 
-@pytest.mark.parametrize("mode", ["step", pytest.param("persistent", marks=pytest.mark.skipif(
-    not INTERPRETER, reason="kernels.testing.concurrent_programs runs under the interpreter"))])
+@pytest.mark.parametrize("mode", MODES)
 def test_length_sorted_tiles_match_reference(mode):
-    """Rows dealt to the batch tiles longest first: values and every gradient (peepholes included) in
+    """Rows dealt to the batch tiles longest first (make_plan's rows): values and every gradient (peepholes included) in
     natural batch order, step by step and persistent (2 hidden blocks x 2 batch tiles x 2 directions)."""
-    B, T, D, H = 19, 7, 2, 32
-    plan = plan_peephole(B, T, D, H, torch.tensor(SHUFFLED19, dtype=torch.int32), torch.float32,
-                         LaunchConfig(block_h=16), None)
-    assert plan.tile_len.tolist() == [7, 2]
-    assert sorted(plan.rows.tolist()) == list(range(B)) and plan.rows.tolist() != list(range(B))
-    if mode == "step":
-        _check(B, T, D, H, SHUFFLED19, torch.float32, STEP)
-        return
-    with concurrent_programs() as launches:
-        _check(B, T, D, H, SHUFFLED19, torch.float32, LaunchConfig(block_h=16))
-    assert [launch.grid for launch in launches] == [(D, 2, 2)] * 2  # one persistent forward, one backward
+    check_length_sorted_tiles(lambda lengths, config: plan_peephole(19, 7, 2, 32, lengths, torch.float32, config, None),
+                              lambda lengths, config: _check(19, 7, 2, 32, lengths, torch.float32, config), mode)
 
 
 @pytest.mark.slow
