@@ -517,10 +517,10 @@ def save_epoch_checkpoint(run: Run, state: TrainState, dev: dict) -> None:
     """epoch-N.pt, keeping only the last `train.avg_last` of them (the ones averaging may use)."""
     path = save_checkpoint({**run.meta, "model": state.model.state_dict(), "step": state.step, "epoch": state.epoch,
                             "dev_cer": dev["cer"]}, run.exp_dir / f"epoch-{state.epoch}.pt")
-    state.epoch_ckpts.append(str(path))
+    state.epoch_ckpts.append(path.name)  # names in exp_dir (older last.pt files hold paths: the name is used)
     keep = max(run.tc.avg_last, 1)
     for old in state.epoch_ckpts[:-keep]:
-        Path(old).unlink(missing_ok=True)
+        (run.exp_dir / Path(old).name).unlink(missing_ok=True)
     state.epoch_ckpts = state.epoch_ckpts[-keep:]
 
 
@@ -556,8 +556,8 @@ def finish(run: Run, state: TrainState, reason: str, dev: dict | None) -> dict:
         save_last(run, state)
         metrics.update(dev_cer=dev["cer"], dev_wer=dev["wer"], dev_loss=dev["loss"], best_dev_cer=state.best_cer)
         # stopped mid-epoch (a step budget): the final model is the newest of the averaged ones
-        to_avg = (state.epoch_ckpts + [str(exp_dir / "last.pt")] * (state.sampler.batch_idx > 0))[-tc.avg_last:] \
-            if tc.avg_last else []
+        kept = [str(exp_dir / Path(name).name) for name in state.epoch_ckpts]  # a moved exp_dir still averages
+        to_avg = (kept + [str(exp_dir / "last.pt")] * (state.sampler.batch_idx > 0))[-tc.avg_last:] if tc.avg_last else []
         metrics["averaging"] = write_average(to_avg, state.best_cer, exp_dir, lambda ckpt: evaluate(
             CTCModel.from_checkpoint(ckpt, run.device), run.data.dev_set, run.data.tokenizer, tc.max_frames, run.device,
             tc.amp, tc.valid_max_utts))

@@ -52,7 +52,7 @@ class TrainState:
     bad_batches: int = 0  # batches skipped for a non-finite loss or gradient
     best_cer: float = math.inf  # lowest dev CER so far (the one best.pt holds)
     bad_epochs: int = 0  # epochs since the dev CER last improved (early stopping)
-    epoch_ckpts: list[str] = field(default_factory=list)  # the epoch-N.pt files kept for averaging
+    epoch_ckpts: list[str] = field(default_factory=list)  # the epoch-N.pt files kept for averaging (names in exp_dir)
     # this process only, not in last.pt (a resumed run starts them afresh)
     loss_ema: float | None = None  # smoothed training loss, for the logs
     bad_in_a_row: int = 0  # consecutive skipped batches (train.max_bad_batches stops training)

@@ -109,6 +109,17 @@ def test_averaging_kept_only_when_it_beats_the_best_model_on_dev(tmp_path):
     assert choose_average(paths[:1], best_cer=1.0, score=score) == (None, [])
 
 
+def test_a_moved_experiment_resumes_and_averages_its_epoch_checkpoints(synthetic_store, tmp_path):
+    train(make_cfg(synthetic_store, tmp_path / "a", "train.max_epochs=2", "train.avg_last=2"))
+    assert load_checkpoint(tmp_path / "a" / "last.pt", training_state=True)["train"]["epoch_ckpts"] == [
+        "epoch-1.pt", "epoch-2.pt"]
+    (tmp_path / "a").rename(tmp_path / "b")
+    metrics = train(make_cfg(synthetic_store, tmp_path / "b", "train.max_epochs=3", "train.avg_last=2"))
+    assert metrics["epoch"] == 3 and sorted(p.name for p in (tmp_path / "b").glob("epoch-*.pt")) == [
+        "epoch-2.pt", "epoch-3.pt"]
+    assert [t["k"] for t in metrics["averaging"]["tried"]] == [2]  # epoch-2.pt + epoch-3.pt, found in the new folder
+
+
 def test_resume_false_starts_over(synthetic_store, tmp_path):
     train(make_cfg(synthetic_store, tmp_path, "train.max_steps=2"))
     again = train(make_cfg(synthetic_store, tmp_path, "train.max_steps=1", "train.resume=false"))
