@@ -557,7 +557,8 @@ def finish(run: Run, state: TrainState, reason: str, dev: dict | None) -> dict:
         metrics.update(dev_cer=dev["cer"], dev_wer=dev["wer"], dev_loss=dev["loss"], best_dev_cer=state.best_cer)
         # stopped mid-epoch (a step budget): the final model is the newest of the averaged ones
         kept = [str(exp_dir / Path(name).name) for name in state.epoch_ckpts]  # a moved exp_dir still averages
-        to_avg = (kept + [str(exp_dir / "last.pt")] * (state.sampler.batch_idx > 0))[-tc.avg_last:] if tc.avg_last else []
+        to_avg = (kept + [str(exp_dir / "last.pt")] * (state.sampler.batch_idx > 0))[-tc.avg_last:] \
+            if tc.avg_last else []
         metrics["averaging"] = write_average(to_avg, state.best_cer, exp_dir, lambda ckpt: evaluate(
             CTCModel.from_checkpoint(ckpt, run.device), run.data.dev_set, run.data.tokenizer, tc.max_frames, run.device,
             tc.amp, tc.valid_max_utts))

@@ -242,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", choices=ENGINES, default="torch",
                    help="torch (a .pt checkpoint) or onnx (an asr-export .onnx file, onnxruntime on CPU)")
     p.add_argument("--threads", type=int, help="intra-op CPU threads of torch / onnxruntime (default: theirs)")
-    p.add_argument("--lm", help="ARPA LM for --decoder lm (default: <checkpoint dir>/lm/<order>gram.arpa, the order of conf/decode/lm.yaml)")
+    p.add_argument("--lm", help="ARPA LM for --decoder lm (default: <checkpoint dir>/lm/<order>gram.arpa, "
+                                "the order of conf/decode/lm.yaml)")
     p.add_argument("--beam-size", type=int, help="beam size for beam / lm (default: conf/decode/beam.yaml, lm.yaml)")
     p.add_argument("--lm-weight", type=float, help="default: tuned on dev by recipes/decode.py decode=lm for this "
                    "checkpoint (<checkpoint dir>/decode/lm/tune.json), else conf/decode/lm.yaml's")
