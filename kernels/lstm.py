@@ -32,9 +32,10 @@ Grid (D, n_hblocks, n_btiles): program (d, hb, bt) owns direction d, hidden unit
 [hb·BH, (hb+1)·BH) with all four of their gates (so the cell update is local) and the batch rows
 rows[bt·BB : (bt+1)·BB] (length-sorted tiles: the plan's stable argsort of the lengths, longest first,
 kernels.common.make_plan, loaded from rows_ptr in the prologue; every address goes through those rows,
-so inputs and outputs stay in batch order and a tile of short rows stops at its own tile_len). It loads its 4·BH gate rows of W_hh once, before the time loop, as NK tiles
-[4BH, BK]; the compiler keeps them in shared memory for every step (the A operand of the dots:
-wgmma reads them there on sm_90). The tensors of a step are transposed, [units, batch rows]:
+so inputs and outputs stay in batch order and a tile of short rows stops at its own tile_len). It
+loads its 4·BH gate rows of W_hh once, before the time loop, as NK tiles [4BH, BK]; the compiler
+keeps them in shared memory for every step (the A operand of the dots: wgmma reads them there on
+sm_90). The tensors of a step are transposed, [units, batch rows]:
 
     gatesᵀ [4BH, BB] = W_hh[gate rows] [4BH, H] · h_{t-1}ᵀ [H, BB]  (+ xprojᵀ)   M = 4·BH >= 64
     (one dot over the four gates, two accumulators over the K-chunks), split into i, f, g, o
