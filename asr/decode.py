@@ -197,7 +197,6 @@ def tune_lm(cfg, tokenizer, arpa: Path, log_probs: list[torch.Tensor], refs: lis
               flush=True)
         return {**point, "wer": wer, "cer": cer, "seconds": round(time.perf_counter() - t0, 2)}
 
-    grid_points(dc.lm.tune.grid)  # unknown keys: one DecodeError before any decoding
     rows, grid = search_grid(OmegaConf.to_container(dc.lm.tune.grid), evaluate, int(dc.lm.tune.get("extend", 0)))
     best = best_point(rows)
     for key in grid_edges(grid, best):
