@@ -7,6 +7,7 @@ hidden blocks meet at a grid barrier every step, would spin forever in its first
     launch kernel[grid](*args)      (TRITON_INTERPRET=1)
       host copies of the arguments, made once and shared by all programs
       one thread per program (d, hb, bt), its grid index thread-local in the interpreter builder
+      calls of @triton.jit helpers set up one at a time (Triton's set-up edits module globals)
       join with a timeout; copy the host arguments back once
 
 The interpreter's atomics are real atomics on host memory, so the barrier (release on arrive,
@@ -94,6 +95,7 @@ class _LaunchState:
 
 
 _local = threading.local()  # per thread: grid_idx (the interpreter builder's), launch, rng
+_DEVICE_CALL_LOCK = threading.Lock()  # serializes the set-up of @triton.jit calls made inside kernels
 
 
 def _get_grid_idx(builder):
@@ -122,6 +124,26 @@ def _guarded(method, atomic: bool):
             time.sleep(POLL_PAUSE)
         return out
     return op
+
+
+def _device_call(self, *args, **kwargs):
+    """InterpretedFunction.__call__ (a @triton.jit function called from a kernel) with its set-up serialized.
+
+    Triton's version patches triton.language (iterating the callee module's globals) and, on the first call,
+    rewrites the callee (adding the interpreter's names to those same globals): with programs in threads, one
+    program's rewrite could change the dict another was iterating ("dictionary changed size during iteration").
+    The call itself runs outside the lock, so programs waiting at a barrier inside a callee do not block others.
+    """
+    from triton.runtime import interpreter as interp
+    from triton.runtime.errors import InterpreterError
+
+    with _DEVICE_CALL_LOCK:
+        interp._patch_lang(self.fn)
+        fn = self.rewrite()
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:
+        raise InterpreterError(repr(e)) from e
 
 
 def _program_worker(fn, args: dict, launch: _LaunchState) -> None:
@@ -217,6 +239,7 @@ def _patches():
     builder = interp.InterpreterBuilder
     return [
         (interp.GridExecutor, "__call__", _concurrent_call),
+        (interp.InterpretedFunction, "__call__", _device_call),
         (builder, "grid_idx", property(_get_grid_idx, _set_grid_idx)),  # shadows the instance attribute
         (builder, "create_masked_load", _guarded(builder.create_masked_load, atomic=False)),
         (builder, "create_masked_store", _guarded(builder.create_masked_store, atomic=False)),

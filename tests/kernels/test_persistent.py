@@ -366,6 +366,7 @@ def _assert_restored():
 
     assert active() is None
     assert interp.GridExecutor.__call__.__module__ == interp.__name__
+    assert interp.InterpretedFunction.__call__.__module__ == interp.__name__
     assert "grid_idx" not in vars(interp.InterpreterBuilder)
     for name in ("create_masked_load", "create_masked_store", "create_atomic_rmw", "create_atomic_cas"):
         assert getattr(interp.InterpreterBuilder, name).__module__ == interp.__name__, name
@@ -392,6 +393,31 @@ def test_bad_settings_raise(kw):
         with concurrent_programs(**kw):
             pass
     _assert_restored()
+
+
+def test_helper_calls_are_set_up_one_at_a_time(monkeypatch):
+    """Triton's set-up of a @triton.jit helper call (_patch_lang iterates the module's globals, the first
+    rewrite adds to them) never runs in two programs at once: overlapping, one program's rewrite changed the
+    dict another was iterating (CI: "dictionary changed size during iteration"). A sleep widens the window."""
+    from triton.runtime import interpreter as interp
+
+    original, guard = interp._patch_lang, threading.Lock()
+    inside, calls = [0, 0], []  # now inside, most ever inside; one entry per set-up
+
+    def slow_patch_lang(fn):
+        with guard:
+            inside[0] += 1
+            inside[1] = max(inside)
+        time.sleep(2e-3)
+        with guard:
+            inside[0] -= 1
+            calls.append(fn.__name__)
+        return original(fn)
+
+    monkeypatch.setattr(interp, "_patch_lang", slow_patch_lang)
+    assert _toy(monkeypatch, _toy_grid_barrier, steps=3) < 1e-5
+    assert calls.count("_toy_grid_barrier") == 4 * 3  # every program's barrier call of every step
+    assert inside[1] == 1
 
 
 def test_an_error_in_one_program_stops_the_launch(monkeypatch):
