@@ -16,7 +16,8 @@ from asr.bundle import load_bundle, resolve_device  # noqa: F401  (resolve_devic
 from asr.decoders import (LM_UNITS, TUNABLE, DecodeError, GreedyDecoder, Hyp, LexiconLMDecoder,  # noqa: F401
                           TokenLMDecoder, _flashlight, _sha1, build_decoder, greedy_decode, prefix_beam_search,
                           spell, token_names)  # the library's names, re-exported for callers of asr.decode
-from asr.lm import arpa_vocab, build_lm, read_wordlist, write_lexicon
+from asr.lm import (arpa_vocab, best_mix, build_lm, mix_models, read_wordlist, train_kneser_ney, write_arpa,
+                    write_lexicon)
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -52,36 +53,49 @@ def lm_texts(path: str | Path) -> list[str]:
 
 
 def lm_training_text(cfg) -> list[str]:
-    """The LM's sentences: `decode.lm.text` (one path or a list; null: the features' train manifest),
-    plus the built-in corpus's wider text (`decode.lm.corpus_text`), minus every sentence of the
-    `decode.lm.exclude` splits of `features.manifests` (dev and test sentences never reach the LM)."""
+    """The LM's sentences: every source of `lm_sources` in order (one pooled text)."""
+    return [t for texts in lm_sources(cfg).values() for t in texts]
+
+
+def lm_sources(cfg) -> dict[str, list[str]]:
+    """The LM's sentences by source: "text" = `decode.lm.text` (one path or a list; null: the features' train
+    manifest); with `decode.lm.corpus_text`, the built-in corpus's wider text: "natural" (its natural sentences
+    on the train side) and "grammar" (`decode.lm.grammar_sentences` grammar sentences). Sentences of the
+    `decode.lm.exclude` splits of `features.manifests` (and of the `decode.lm.mix` split) are left out
+    everywhere: dev and test sentences never reach the LM. Sources left empty are dropped."""
     lm = cfg.decode.lm
     paths = lm.text if lm.text is not None else cfg.features.manifests[cfg.features.train_split]
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    texts = [t for path in paths for t in lm_texts(path)]
+    sources = {"text": [t for path in paths for t in lm_texts(path)]}
     if lm.get("corpus_text"):
-        texts += corpus_lm_text(cfg)
-    manifests = dict(cfg.get("features", {}).get("manifests", {}))
+        sources["natural"], sources["grammar"] = corpus_lm_text(cfg)
+    held_out = {t for split in list(lm.get("exclude") or []) + [lm.get("mix")] if split
+                for t in split_texts(cfg, split)}
+    sources = {name: [t for t in (" ".join(t.split()) for t in texts) if t and t not in held_out]
+               for name, texts in sources.items()}
+    return {name: texts for name, texts in sources.items() if texts}
+
+
+def split_texts(cfg, split: str) -> list[str]:
+    """The sentences of a split's manifest: `features.manifests.<split>`, else `<data.root>/<split>.jsonl`
+    (a split the features config lacks); [] when neither exists."""
+    path = dict(cfg.get("features", {}).get("manifests", {})).get(split)
     root = cfg.get("data", {}).get("root")
-    for split in lm.get("exclude") or []:  # a split the features config lacks: the corpus's own manifest
-        if split not in manifests and root:
-            manifests[split] = str(Path(root) / f"{split}.jsonl")
-    held_out = {t for split in lm.get("exclude") or [] if split in manifests and Path(manifests[split]).is_file()
-                for t in lm_texts(manifests[split])}
-    texts = [" ".join(t.split()) for t in texts]
-    return [t for t in texts if t and t not in held_out]
+    if path is None and root:
+        path = str(Path(root) / f"{split}.jsonl")
+    return lm_texts(path) if path is not None and Path(path).is_file() else []
 
 
-def corpus_lm_text(cfg) -> list[str]:
+def corpus_lm_text(cfg) -> tuple[list[str], list[str]]:
     """The built-in corpus's text beyond its recorded utterances: every natural sentence on the train
     side of its split (asr.corpus.text) and `decode.lm.grammar_sentences` more sentences of the grammar
-    (those that dev/test also drew are removed by `decode.lm.exclude`)."""
+    (those that dev/test also drew are removed by `decode.lm.exclude`). -> (natural, grammar)."""
     from asr.corpus import sentence_pool
     from asr.corpus.text import lm_sentences
 
     d, n = cfg.data, cfg.decode.lm.get("grammar_sentences", 0)
     grammar = sentence_pool(n, seed=d.seed + 1_000_003, min_words=d.min_words, max_words=d.max_words) if n else []
-    return lm_sentences(d) + grammar
+    return lm_sentences(d), grammar
 
 
 def prepare_lm(cfg, tokenizer=None) -> Path:
@@ -89,12 +103,16 @@ def prepare_lm(cfg, tokenizer=None) -> Path:
 
     word: `<decode.lm.dir>/<order>gram.arpa`, vocabulary = the text's words + `decode.lm.wordlist`.
     token: `<decode.lm.dir>/token-<order>gram.arpa` over the model's token names ("|" = space).
+    `decode.lm.mix` = a split: one LM per source of `lm_sources`, interpolated with the weights that minimize
+    that split's perplexity (`asr.lm.best_mix`; weights and perplexities in `<arpa>.mix.json`); null: one LM
+    on the pooled text.
     """
     lm = cfg.decode.lm
     unit = lm.get("unit", "word")
     if unit not in LM_UNITS:
         raise DecodeError(f"decode.lm.unit={unit!r} is not one of: {', '.join(LM_UNITS)}")
-    texts = lm_training_text(cfg)
+    sources = lm_sources(cfg)
+    texts = [t for source in sources.values() for t in source]
     if not texts:
         raise DecodeError("decode.lm.text: no sentence left to train the LM on")
     made_from = {"unit": unit, "order": lm.order, "sentences": len(texts),
@@ -104,24 +122,53 @@ def prepare_lm(cfg, tokenizer=None) -> Path:
         spellable = (lambda w: not tokenizer.unknown_chars(w)) if tokenizer is not None else (lambda w: True)
         vocab = read_wordlist(lm.wordlist, spellable)
         made_from["wordlist"] = {"path": str(lm.wordlist), "words": len(vocab), "sha1": _sha1("\n".join(vocab).encode())}
+    units = lambda t: t  # noqa: E731  (a sentence in the LM's units)
     if unit == "token":
         if tokenizer is None:
             raise DecodeError("decode.lm.unit=token needs the model's tokenizer")
         names, _ = token_names(tokenizer)
-        texts = [" ".join(names[i] for i in tokenizer.encode(t)) for t in texts]
+        units = lambda t: " ".join(names[i] for i in tokenizer.encode(t))  # noqa: E731
         vocab = names[1:]
         made_from["tokenizer"] = _sha1(json.dumps(tokenizer.to_dict(), default=str).encode())
+    held: list[str] = []
+    if lm.get("mix"):
+        held = split_texts(cfg, lm.mix)
+        if not held:
+            raise DecodeError(f"decode.lm.mix={lm.mix!r}: no sentences to fit the mixture on (neither "
+                              f"features.manifests.{lm.mix} nor <data.root>/{lm.mix}.jsonl exists)")
+        made_from["mix"] = {"split": lm.mix, "sentences": len(held), "sha1": _sha1("\n".join(held).encode()),
+                            "sources": {name: len(source) for name, source in sources.items()}}
     arpa = Path(lm.dir) / (f"{lm.order}gram.arpa" if unit == "word" else f"token-{lm.order}gram.arpa")
     source = Path(str(arpa) + ".source.json")  # what the ARPA file was built from
     if arpa.is_file() and source.is_file() and json.loads(source.read_text()) == made_from and not lm.rebuild:
         return arpa
     t0 = time.time()
-    build_lm(texts, arpa.parent, order=lm.order, vocab=vocab, name=arpa.name[: -len("gram.arpa")])
+    if held and len(sources) > 1:
+        mix_lm([[units(t) for t in source] for source in sources.values()], list(sources), [units(t) for t in held],
+               arpa, lm.order, vocab)
+    else:
+        Path(str(arpa) + ".mix.json").unlink(missing_ok=True)  # from an earlier mixture
+        build_lm([units(t) for t in texts], arpa.parent, order=lm.order, vocab=vocab,
+                 name=arpa.name[: -len("gram.arpa")])
     source.write_text(json.dumps(made_from))
     print(f"LM: {unit} {lm.order}-gram on {len(texts)} sentences"
           + (f" + {len(vocab)} word-list words" if unit == "word" and vocab else "") + f" -> {arpa} "
           f"in {time.time() - t0:.1f} s")
     return arpa
+
+
+def mix_lm(sources: list[list[str]], names: list[str], held: list[str], arpa: Path, order: int,
+           vocab: list[str]) -> dict:
+    """One LM per source, mixed with the weights that fit `held` best; writes `arpa` and `<arpa>.mix.json`."""
+    models = [train_kneser_ney(source, order, vocab) for source in sources]
+    weights, fit = best_mix(models, held)
+    write_arpa(mix_models(models, weights), arpa)
+    report = {"weights": dict(zip(names, weights)), "perplexity": fit["perplexity"], "tokens": fit["tokens"],
+              "sentences": dict(zip(names, map(len, sources)))}
+    Path(str(arpa) + ".mix.json").write_text(json.dumps(report, indent=1) + "\n")
+    print("LM mixture weights: " + ", ".join(f"{n} {w:.3f}" for n, w in zip(names, weights))
+          + f" (held-out perplexity {fit['perplexity']:.1f} on {fit['tokens']} tokens)")
+    return report
 
 
 def best_point(rows: list[dict]) -> dict:

@@ -261,3 +261,109 @@ def arpa_vocab(path: str | Path) -> list[str]:
     if not inside:
         raise LMError(f"{path} has no \\1-grams: section")
     return [w for w in words if w not in (BOS, EOS, UNK)]
+
+
+# --- interpolating LMs (one per text source) ------------------------------------------------------------------
+# Pooling the counts of a large source (500,000 grammar sentences) with a small one (48,000 natural sentences)
+# gives the small one the weight of its share of the text. Instead, as SRILM's `ngram -mix-lm` and
+# `compute-best-mix`: one LM per source, mixture weights that minimize a held-out text's perplexity (EM),
+# and one backoff LM holding the mixture p(w | h) = sum_i weight_i p_i(w | h) for every n-gram of any source.
+
+def logprob10(model: list[dict[tuple, tuple[float, float]]], ngram: tuple, unk: bool = True) -> float:
+    """log10 p(ngram[-1] | ngram[:-1]) in a model of per-order {ngram: (log10 prob, log10 backoff)}, backing off.
+    ngram may be longer than the model's order (the oldest words are dropped). A word the model lacks
+    scores as <unk> (unk=True) or -99 (unk=False: its share of a mixture, where another model has the word)."""
+    ngram = ngram[max(0, len(ngram) - len(model)):]
+    if (ngram[-1],) not in model[0]:
+        if not unk:
+            return -99.0
+        ngram = ngram[:-1] + (UNK,)
+    lp = 0.0
+    while ngram not in model[len(ngram) - 1]:
+        if len(ngram) == 1:
+            return lp + model[0][(UNK,)][0] if (UNK,) in model[0] else -99.0
+        entry = model[len(ngram) - 2].get(ngram[:-1])
+        lp += entry[1] if entry else 0.0
+        ngram = ngram[1:]
+    return lp + model[len(ngram) - 1][ngram][0]
+
+
+def _token_probs(model, sentences: list[list[str]]) -> list[float]:
+    """p(w | h) (linear) of every word and </s> of the sentences (word lists), as the model's share of a mixture."""
+    out = []
+    for words in sentences:
+        words = [BOS] + words + [EOS]
+        out += [10.0 ** logprob10(model, tuple(words[max(0, i - len(model) + 1):i + 1]), unk=False)
+                for i in range(1, len(words))]
+    return out
+
+
+def _perplexity(probs: list[list[float]], weights: list[float]) -> float:
+    n = len(probs[0])
+    return math.exp(-sum(math.log(sum(w * p[t] for w, p in zip(weights, probs))) for t in range(n)) / n)
+
+
+def best_mix(models: list, sentences: list[str], iters: int = 200, tol: float = 1e-6) -> tuple[list[float], dict]:
+    """Mixture weights (summing to 1) that maximize the likelihood of `sentences` (EM, as compute-best-mix).
+
+    Words no model has count as <unk>. -> (weights, {"perplexity": the mixture's, "tokens": words + </s>})."""
+    if not sentences:
+        raise LMError("no held-out sentences to fit the LM mixture weights on")
+    vocab = set().union(*(m[0].keys() for m in models))
+    words = [[w if (w,) in vocab else UNK for w in line.split()] for line in sentences]
+    probs = [_token_probs(m, words) for m in models]
+    k, n = len(models), len(probs[0])
+    weights = [1.0 / k] * k
+    for _ in range(iters):
+        post = [0.0] * k
+        for t in range(n):
+            mix = sum(weights[i] * probs[i][t] for i in range(k))
+            for i in range(k):
+                post[i] += weights[i] * probs[i][t] / mix
+        new = [p / n for p in post]
+        done = max(abs(a - b) for a, b in zip(new, weights)) < tol
+        weights = new
+        if done:
+            break
+    return weights, {"perplexity": _perplexity(probs, weights), "tokens": n}
+
+
+def mix_models(models: list, weights: list[float]) -> list[dict[tuple, tuple[float, float]]]:
+    """One backoff LM for the mixture sum_i weights[i] p_i: every n-gram of any model, its probability the
+    mixture of the models' (each backing off as it would); backoff weights renormalize each context.
+    The models must have the same order; a word a model lacks gets nothing from it (its <unk> stays <unk>)."""
+    if len(models) != len(weights) or not models:
+        raise LMError(f"{len(models)} LMs and {len(weights)} mixture weights")
+    if len({len(m) for m in models}) != 1:
+        raise LMError(f"LMs of different orders cannot be mixed: {[len(m) for m in models]}")
+    if min(weights) < 0 or not math.isclose(sum(weights), 1.0, abs_tol=1e-6):
+        raise LMError(f"mixture weights {weights} must be >= 0 and sum to 1")
+    order, parts = len(models[0]), [(w, m) for w, m in zip(weights, models) if w > 0]
+    probs: list[dict[tuple, float]] = []  # merged, per order: ngram -> log10 p
+    bows: list[dict[tuple, float]] = []   # merged, per order: context -> log10 backoff
+    for n in range(order):
+        grams = set().union(*(m[n].keys() for _, m in parts))
+        probs.append({ng: math.log10(max(sum(w * 10.0 ** logprob10(m, ng, unk=False) for w, m in parts), 1e-99))
+                      for ng in grams})
+        if n == 0:
+            probs[0][(BOS,)] = -99.0
+            continue
+        # backoff of context h: (1 - sum_w p(w | h)) / (1 - sum_w p(w | h')) over the n-grams (h, w) listed
+        seen, lower = defaultdict(float), defaultdict(float)
+        for ng, lp in probs[n].items():
+            seen[ng[:-1]] += 10.0 ** lp
+            lower[ng[:-1]] += 10.0 ** _merged_logprob(probs, bows, ng[1:])
+        bows.append({h: math.log10(max(1.0 - seen[h], 1e-12) / max(1.0 - lower[h], 1e-12)) for h in seen})
+    bows.append({})
+    return [{ng: (lp, bows[n].get(ng, 0.0)) for ng, lp in probs[n].items()} for n in range(order)]
+
+
+def _merged_logprob(probs: list[dict], bows: list[dict], ngram: tuple) -> float:
+    """log10 p in the half-built merged model (orders up to len(ngram) are complete)."""
+    lp = 0.0
+    while ngram not in probs[len(ngram) - 1]:
+        if len(ngram) == 1:
+            return lp + probs[0].get((UNK,), -99.0)
+        lp += bows[len(ngram) - 2].get(ngram[:-1], 0.0)
+        ngram = ngram[1:]
+    return lp + probs[len(ngram) - 1][ngram]

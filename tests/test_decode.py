@@ -433,6 +433,43 @@ def test_lm_text_adds_the_corpus_text_minus_held_out_sentences(tmp_path):
     assert lm_training_text(cfg) == ["the cat sat"] + grammar[:7] + grammar[8:]
 
 
+def test_lm_mixture_is_fitted_on_the_mix_split(tmp_path):
+    from omegaconf import OmegaConf
+
+    from asr.corpus import sentence_pool
+    from asr.decode import lm_sources, prepare_lm
+    from asr.lm import NGramLM
+
+    grammar = sentence_pool(3000, seed=1_000_003)
+    (tmp_path / "train.txt").write_text("the cat sat on the mat\nthe dog sat on the log\na rat ran home\n")
+    dev = grammar[:5]  # grammar sentences: the grammar LM should take most of the weight
+    (tmp_path / "dev.jsonl").write_text("".join(json.dumps({"id": f"d{i}", "audio": "x.wav", "duration": 1.0,
+                                                            "text": t, "speaker": "s"}) + "\n" for i, t in enumerate(dev)))
+    cfg = OmegaConf.create({
+        "data": {"seed": 0, "min_words": 4, "max_words": 14, "natural": {"sources": []}},
+        "features": {"manifests": {"dev": str(tmp_path / "dev.jsonl")}},
+        "decode": {"lm": {"text": str(tmp_path / "train.txt"), "exclude": [], "corpus_text": True,
+                          "grammar_sentences": 3000, "dir": str(tmp_path / "lm"), "order": 3, "rebuild": False,
+                          "mix": "dev"}}})
+    sources = lm_sources(cfg)
+    assert list(sources) == ["text", "grammar"]  # no natural text configured: that source is dropped
+    assert not set(dev) & set(sources["grammar"])  # the mix split's sentences are held out even if not excluded
+    arpa = prepare_lm(cfg)
+    report = json.loads((tmp_path / "lm" / "3gram.arpa.mix.json").read_text())
+    assert list(report["weights"]) == ["text", "grammar"] and sum(report["weights"].values()) == pytest.approx(1.0)
+    assert report["weights"]["grammar"] > 0.8 and report["sentences"] == {"text": 3, "grammar": 2995}
+    lm = NGramLM.from_arpa(arpa)
+    assert {"cat", "mat", "log"} <= lm.vocab and set(grammar[10].split()) <= lm.vocab  # words of both sources
+    mtime = arpa.stat().st_mtime_ns
+    assert prepare_lm(cfg) == arpa and arpa.stat().st_mtime_ns == mtime  # same text, same split: not rebuilt
+    cfg.decode.lm.mix = None  # pooled counts: rebuilt, and the stale report goes
+    prepare_lm(cfg)
+    assert arpa.stat().st_mtime_ns != mtime and not (tmp_path / "lm" / "3gram.arpa.mix.json").exists()
+    cfg.decode.lm.mix = "test"
+    with pytest.raises(DecodeError, match="decode.lm.mix='test': no sentences"):
+        prepare_lm(cfg)
+
+
 def test_decode_recipe_errors_name_the_key(synthetic_store, tmp_path):
     from asr.checkpoint import CheckpointError
     from asr.decode import decode

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from asr.lm import (BOS, EOS, UNK, LMError, NGramLM, arpa_vocab, build_lm, read_arpa, read_wordlist, train_kneser_ney,
-                    write_arpa, write_lexicon)
+from asr.lm import (BOS, EOS, UNK, LMError, NGramLM, arpa_vocab, best_mix, build_lm, logprob10, mix_models, read_arpa,
+                    read_wordlist, train_kneser_ney, write_arpa, write_lexicon)
 
 TEXTS = [
     "the cat sat on the mat",
@@ -120,3 +120,65 @@ def test_wordlist_is_lower_cased_filtered_and_deduplicated(tmp_path):
         read_wordlist(tmp_path / "missing", lambda w: True)
     with pytest.raises(LMError, match="no word"):
         read_wordlist(path, lambda w: False)
+
+
+# --- mixtures -------------------------------------------------------------------------------------------------
+OTHER = ["dogs run fast", "the dog runs fast", "cats run slowly", "a rat runs home", "dogs and cats run"]
+CONTEXTS = [(BOS,), (BOS, "the"), ("the", "cat"), ("dog", "runs"), ("zebra",), (), ("sat", "on", "the"), ("cats", "run")]
+
+
+@pytest.mark.parametrize("weights", [(0.5, 0.5), (0.2, 0.8), (0.9, 0.1)], ids=lambda w: f"w{w[0]}")
+@pytest.mark.parametrize("order", [1, 2, 3, 4], ids=lambda n: f"{n}gram")
+def test_mixture_is_a_distribution_and_exact_on_listed_ngrams(order, weights):
+    a, b = train_kneser_ney(TEXTS, order, vocab=["zebra"]), train_kneser_ney(OTHER, order)
+    mixed = mix_models([a, b], list(weights))
+    lm = NGramLM(mixed)
+    vocab = sorted(lm.vocab - {BOS})
+    assert set(vocab) == ({w for (w,) in a[0]} | {w for (w,) in b[0]}) - {BOS}  # the union of the vocabularies
+    for ctx in CONTEXTS:
+        total = sum(math.exp(lm.score(ctx, w)[1]) for w in vocab)
+        assert total == pytest.approx(1.0, abs=1e-6), ctx
+    for n, grams in enumerate(mixed):  # every listed n-gram holds the true mixture of the two models' p(w | h)
+        for ng, (lp, _) in grams.items():
+            if ng != (BOS,):
+                true = sum(w * 10.0 ** logprob10(m, ng, unk=False) for w, m in zip(weights, (a, b)))
+                assert 10.0 ** lp == pytest.approx(true, rel=1e-9), ng
+    assert set(mixed[-1]) == set(a[-1]) | set(b[-1])
+
+
+def test_mixture_of_one_model_is_that_model(tmp_path):
+    a, b = train_kneser_ney(TEXTS, 3), train_kneser_ney(OTHER, 3)
+    alone = mix_models([a, b], [1.0, 0.0])
+    assert [set(m) for m in alone] == [set(m) for m in a]
+    for n in range(3):
+        for ng, (lp, bow) in a[n].items():
+            assert alone[n][ng][0] == pytest.approx(lp, abs=1e-9) and alone[n][ng][1] == pytest.approx(bow, abs=1e-9)
+    # and it writes and reads back as ARPA
+    assert read_arpa(write_arpa(alone, tmp_path / "mix.arpa"))[2].keys() == a[2].keys()
+
+
+def test_best_mix_weights_follow_the_held_out_text():
+    a, b = train_kneser_ney(TEXTS, 3), train_kneser_ney(OTHER, 3)
+    like_b = ["the dogs run fast", "cats run home", "a dog runs slowly"]
+    weights, fit = best_mix([a, b], like_b)
+    assert sum(weights) == pytest.approx(1.0) and weights[1] > 0.8
+    assert best_mix([a, b], ["the cat sat on the log", "a rat sat on the mat"])[0][0] > 0.8
+    # the fitted mixture beats other weights on its held-out text
+    lm = NGramLM(mix_models([a, b], weights))
+    tokens = sum(len(s.split()) + 1 for s in like_b)
+    assert fit["tokens"] == tokens
+    for other in (0.5, 0.7, 0.95):
+        worse = NGramLM(mix_models([a, b], [1 - other, other]))
+        assert sum(map(lm.sentence_logprob, like_b)) >= sum(map(worse.sentence_logprob, like_b)) - 1e-6
+
+
+def test_bad_mixtures_raise():
+    a, b = train_kneser_ney(TEXTS, 3), train_kneser_ney(OTHER, 2)
+    with pytest.raises(LMError, match="different orders"):
+        mix_models([a, b], [0.5, 0.5])
+    with pytest.raises(LMError, match="sum to 1"):
+        mix_models([a, a], [0.5, 0.6])
+    with pytest.raises(LMError, match="2 LMs and 1 mixture weights"):
+        mix_models([a, a], [1.0])
+    with pytest.raises(LMError, match="no held-out sentences"):
+        best_mix([a], [])
