@@ -39,6 +39,7 @@ class FeatureDataset(Dataset):
     def __init__(self, ids: list[str], feats: list[torch.Tensor], texts: list[str], tokenizer: Tokenizer,
                  cmvn: dict | None = None, augment: FeatureAugmentFn | None = None, augment_seed: int = 0):
         self.ids, self.feats, self.texts = ids, feats, texts
+        self.speakers: list[str] | None = None  # from the store (from_store), for train.oversample
         self.augment, self.augment_seed, self.epoch = augment, augment_seed, 0
         self.targets = [torch.tensor(tokenizer.encode(t), dtype=torch.long) for t in texts]
         self.lengths = [int(f.shape[0]) for f in feats]
@@ -78,6 +79,7 @@ class FeatureDataset(Dataset):
         dataset = cls([d["ids"][i] for i in keep], [d["feats"][i] for i in keep], [d["texts"][i] for i in keep],
                       tokenizer, cmvn, augment, augment_seed)
         dataset.skipped = len(d["ids"]) - len(keep)
+        dataset.speakers = [d["speakers"][i] for i in keep]
         return dataset
 
     def __len__(self) -> int:
@@ -114,13 +116,17 @@ class BucketBatchSampler(Sampler[list[int]]):
     The batches of an epoch depend only on (seed, epoch): lengths are jittered by +-10 % and
     sorted, cut into batches, and the batch order is shuffled. Under DDP each rank takes every
     `world_size`-th batch and all ranks get the same number of batches. Iteration can start
-    mid-epoch (`load_state_dict`), which is how training resumes after a kill.
+    mid-epoch (`load_state_dict`), which is how training resumes after a kill. `repeats[i]`:
+    how many times utterance i is in every epoch (default once; `oversample_repeats`).
     """
 
     def __init__(self, lengths: list[int], max_frames: int, max_utts: int = 0, shuffle: bool = True,
-                 seed: int = 0, rank: int = 0, world_size: int = 1):
+                 seed: int = 0, rank: int = 0, world_size: int = 1, repeats: list[int] | None = None):
         if max_frames <= 0:
             raise DataError(f"train.max_frames={max_frames} must be > 0")
+        if repeats is not None and (len(repeats) != len(lengths) or min(repeats, default=1) < 1):
+            raise DataError(f"repeats: one count >= 1 per utterance ({len(lengths)}), got {len(repeats)}")
+        self.items = [i for i, k in enumerate(repeats) for _ in range(k)] if repeats else list(range(len(lengths)))
         self.lengths, self.max_frames, self.max_utts = lengths, max_frames, max_utts
         self.shuffle, self.seed, self.rank, self.world_size = shuffle, seed, rank, world_size
         self.epoch, self.batch_idx = 0, 0
@@ -129,12 +135,12 @@ class BucketBatchSampler(Sampler[list[int]]):
     def batches(self, epoch: int) -> list[list[int]]:
         if self._cache is not None and self._cache[0] == epoch:
             return self._cache[1]
-        n = len(self.lengths)
+        n = len(self.items)
         g = torch.Generator().manual_seed(self.seed + epoch)
         jitter = 1 + 0.2 * (torch.rand(n, generator=g) - 0.5) if self.shuffle else torch.ones(n)
-        order = sorted(range(n), key=lambda i: self.lengths[i] * float(jitter[i]))
+        order = sorted(range(n), key=lambda j: self.lengths[self.items[j]] * float(jitter[j]))
         batches, cur, cur_max = [], [], 0
-        for i in order:
+        for i in (self.items[j] for j in order):
             longest = max(cur_max, self.lengths[i])
             full = longest * (len(cur) + 1) > self.max_frames or (self.max_utts and len(cur) >= self.max_utts)
             if cur and full:
@@ -172,6 +178,22 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.batch_idx = int(state["epoch"]), int(state["batch_idx"])
+
+
+def oversample_repeats(speakers: list[str], oversample: dict, key: str = "train.oversample") -> list[int] | None:
+    """Per utterance, how many times an epoch holds it: `oversample` maps fnmatch patterns on speaker ids
+    to whole counts >= 1 (e.g. {"flite-*": 2}); the first matching pattern wins, others stay 1.
+    None when `oversample` is empty. A bad count, or a pattern no speaker matches, is an error naming it."""
+    from fnmatch import fnmatchcase
+
+    if not oversample:
+        return None
+    for pattern, k in oversample.items():
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise DataError(f"{key}.{pattern}={k!r}: a whole number of copies >= 1")
+        if not any(fnmatchcase(s, pattern) for s in speakers):
+            raise DataError(f"{key}.{pattern}: no training speaker matches (speakers look like {speakers[0]!r})")
+    return [next((k for pattern, k in oversample.items() if fnmatchcase(s, pattern)), 1) for s in speakers]
 
 
 class SpecAugment(nn.Module):

@@ -42,7 +42,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from asr.checkpoint import (CheckpointError, average_checkpoints, load_checkpoint, remove_stale_tmp,
                             save_checkpoint)
-from asr.data import BucketBatchSampler, DataError, FeatureDataset, OnlineAugment, SpecAugment, collate
+from asr.data import (BucketBatchSampler, DataError, FeatureDataset, OnlineAugment, SpecAugment, collate,
+                      oversample_repeats)
 from asr.decode import greedy_decode
 from asr.features import CMVN_MODES, FeatureError, load_split
 from asr.model import CTCModel, build_model
@@ -292,8 +293,12 @@ def build_data(cfg: DictConfig, rank: int, world: int, features_cfg: dict, cmvn:
     train_set = FeatureDataset.from_store(fdir, tc.train_split, tokenizer, cmvn, max_frames=tc.max_frames,
                                           augment=online, augment_seed=tc.seed)
     dev_set = FeatureDataset.from_store(fdir, tc.valid_split, tokenizer, cmvn) if rank == 0 else None
+    repeats = oversample_repeats(train_set.speakers, dict(tc.get("oversample") or {}))
+    if repeats is not None:
+        log.info("train.oversample: %d of %d utterances repeated, %d a epoch", sum(k > 1 for k in repeats),
+                 len(repeats), sum(repeats))
     sampler = BucketBatchSampler(train_set.lengths, tc.max_frames, tc.max_utts, shuffle=True, seed=tc.seed,
-                                 rank=rank, world_size=world)
+                                 rank=rank, world_size=world, repeats=repeats)
     return Data(tokenizer, train_set, dev_set, sampler, features_cfg, cmvn, int(train_set.feats[0].shape[1]))
 
 

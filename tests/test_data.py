@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from asr.data import BucketBatchSampler, DataError, FeatureDataset, SpecAugment, collate
+from asr.data import BucketBatchSampler, DataError, FeatureDataset, SpecAugment, collate, oversample_repeats
 from asr.tokenizer import CharTokenizer
 from conftest import synthetic_utterances
 
@@ -56,6 +56,35 @@ def test_distributed_ranks_get_disjoint_equal_shares(world):
     assert len(single) - len(per_rank[0]) * world < world  # at most world-1 batches dropped
 
 
+def test_oversampled_utterances_come_k_times_an_epoch():
+    repeats = [1 + i % 3 for i in range(len(LENGTHS))]
+    sampler = BucketBatchSampler(LENGTHS, 1000, seed=1, repeats=repeats)
+    for epoch in (0, 1):
+        batches = _epoch(sampler, epoch)
+        counts = torch.bincount(torch.tensor([i for b in batches for i in b]), minlength=len(LENGTHS))
+        assert counts.tolist() == repeats
+        assert all(len(b) == 1 or max(LENGTHS[i] for i in b) * len(b) <= 1000 for b in batches)
+    # repeats of one are the plain sampler, batch for batch (runs without oversampling are unchanged)
+    plain = BucketBatchSampler(LENGTHS, 1000, seed=1)
+    assert _epoch(BucketBatchSampler(LENGTHS, 1000, seed=1, repeats=[1] * len(LENGTHS)), 2) == _epoch(plain, 2)
+    with pytest.raises(DataError, match="one count >= 1 per utterance"):
+        BucketBatchSampler(LENGTHS, 1000, repeats=[2, 0] + [1] * (len(LENGTHS) - 2))
+    with pytest.raises(DataError, match="one count >= 1 per utterance"):
+        BucketBatchSampler(LENGTHS, 1000, repeats=[2])
+
+
+def test_oversample_patterns_pick_speakers():
+    speakers = ["flite-kal", "espeak-en-us+m1", "festival-kal_diphone", "flite-slt", "espeak-en-gb"]
+    assert oversample_repeats(speakers, {}) is None
+    assert oversample_repeats(speakers, {"flite-*": 2, "festival-*": 3}) == [2, 1, 3, 2, 1]
+    assert oversample_repeats(speakers, {"flite-kal": 4, "flite-*": 2}) == [4, 1, 1, 2, 1]  # the first match wins
+    for bad in (0, 1.5, True, "2"):
+        with pytest.raises(DataError, match=r"train.oversample.flite-\*="):
+            oversample_repeats(speakers, {"flite-*": bad})
+    with pytest.raises(DataError, match=r"train.oversample.flight-\*: no training speaker matches"):
+        oversample_repeats(speakers, {"flight-*": 2})
+
+
 def test_dataset_applies_cmvn_and_collate_pads():
     ids, feats, texts = synthetic_utterances(4)
     frames = torch.cat([f.float() for f in feats])
@@ -77,6 +106,7 @@ def test_from_store_missing_split_names_the_folder(tmp_path):
 def test_from_store_reads_shards(synthetic_store):
     ds = FeatureDataset.from_store(synthetic_store, "dev", CharTokenizer())
     assert len(ds) == 8 and ds[0]["feats"].dtype == torch.float32
+    assert ds.speakers == ["spk"] * 8
     assert ds.augment is None
 
 

@@ -26,6 +26,14 @@ def make_cfg(store, exp_dir, *overrides):
                                  *overrides])
 
 
+def test_oversampling_lengthens_the_epoch(synthetic_store, tmp_path):
+    plain = train(make_cfg(synthetic_store, tmp_path / "plain", "train.max_epochs=1"))
+    twice = train(make_cfg(synthetic_store, tmp_path / "twice", "train.max_epochs=1", "train.oversample={spk: 2}"))
+    assert plain["epoch"] == twice["epoch"] == 1 and twice["step"] > plain["step"]
+    with pytest.raises(DataError, match="train.oversample.nobody: no training speaker matches"):
+        train(make_cfg(synthetic_store, tmp_path / "bad", "train.oversample={nobody: 2}"))
+
+
 def test_train_writes_checkpoints_logs_and_plot(synthetic_store, tmp_path):
     metrics = train(make_cfg(synthetic_store, tmp_path, "train.max_epochs=3", "train.plot=true"))
     assert metrics["epoch"] == 3 and metrics["stop_reason"] == "max_epochs=3"
