@@ -295,7 +295,7 @@ def build_data(cfg: DictConfig, rank: int, world: int, features_cfg: dict, cmvn:
     dev_set = FeatureDataset.from_store(fdir, tc.valid_split, tokenizer, cmvn) if rank == 0 else None
     repeats = oversample_repeats(train_set.speakers, dict(tc.get("oversample") or {}))
     if repeats is not None:
-        log.info("train.oversample: %d of %d utterances repeated, %d a epoch", sum(k > 1 for k in repeats),
+        log.info("train.oversample: %d of %d utterances repeated, %d per epoch", sum(k > 1 for k in repeats),
                  len(repeats), sum(repeats))
     sampler = BucketBatchSampler(train_set.lengths, tc.max_frames, tc.max_utts, shuffle=True, seed=tc.seed,
                                  rank=rank, world_size=world, repeats=repeats)
