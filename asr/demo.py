@@ -70,7 +70,9 @@ def run_demo(cfg: DictConfig) -> dict:
 
     first = read_manifest(Path(cfg.data.root) / f"{cfg.transcribe.split}.jsonl")[0]
     word_lm = cfg.decode.decoder == "lm" and cfg.decode.lm.unit == "word"  # what asr.transcribe's lm decoder reads
-    result = _stage("transcribe", times, transcribe, first["audio"], ckpt, decoder="lm" if word_lm else "greedy")[0]
+    lm = Path(cfg.decode.lm.dir) / f"{cfg.decode.lm.order}gram.arpa" if word_lm else None  # the LM decoding used
+    result = _stage("transcribe", times, transcribe, first["audio"], ckpt, decoder="lm" if word_lm else "greedy",
+                    lm=lm)[0]
     print(f"{first['audio']} (reference: {first['text']!r})")
     print(render(result, cfg.transcribe.format))
 

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -33,3 +34,24 @@ def test_summary_prints_time_and_speed_beside_the_figures():
     assert "tuned on dev: lm_weight=0.5 word_score=1.0" in text and "best.pt (best.pt: no average" in text
     assert any(line.startswith("test") and "7.10" in line and "2.44" in line for line in lines)
     assert lines[-1].startswith("time: training 20.2 min, decoding 0.8 min; total 21.0 min")
+
+
+def test_demo_runs_every_stage_on_the_tiny_corpus(tiny_corpus, tmp_path, capsys):
+    """The main job end to end (recipes/demo.py): corpus (already built) -> features -> training ->
+    decode=lm tuned on dev -> transcription of one file, with the LM in a folder of its own (the
+    transcription stage once looked for it in <exp_dir>/lm only)."""
+    from asr.demo import run_demo
+    from conftest import compose
+
+    cfg = compose("demo", ["data=tiny", f"data.root={tiny_corpus}", "train=fast", f"exp_dir={tmp_path / 'exp'}",
+                           f"features.dir={tmp_path / 'feats'}", f"decode.lm.dir={tmp_path / 'lm'}",
+                           "decode.lm.grammar_sentences=2000", "features.num_workers=0",
+                           "decode.lm.tune.grid={lm_weight: [0.5, 1.0]}", "decode.lm.tune.extend=0"])
+    out = run_demo(cfg)
+    assert set(out["splits"]) == {"test", "test-other", "test-natural"}
+    assert all(0 <= s["wer"] and 0 <= s["cer"] for s in out["splits"].values())
+    assert out["tuned"]["best"]["lm_weight"] in (0.5, 1.0)
+    assert (tmp_path / "lm" / "4gram.arpa").is_file() and not (tmp_path / "exp" / "lm").exists()
+    assert json.loads((tmp_path / "exp" / "demo_summary.json").read_text())["checkpoint"] == out["checkpoint"]
+    printed = capsys.readouterr().out
+    assert "=== transcribe" in printed and "=== summary" in printed
