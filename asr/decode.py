@@ -60,15 +60,19 @@ def lm_training_text(cfg) -> list[str]:
 def lm_sources(cfg) -> dict[str, list[str]]:
     """The LM's sentences by source: "text" = `decode.lm.text` (one path or a list; null: the features' train
     manifest); with `decode.lm.corpus_text`, the built-in corpus's wider text: "natural" (its natural sentences
-    on the train side) and "grammar" (`decode.lm.grammar_sentences` grammar sentences). Sentences of the
-    `decode.lm.exclude` splits of `features.manifests` (and of the `decode.lm.mix` split) are left out
-    everywhere: dev and test sentences never reach the LM. Sources left empty are dropped."""
+    on the train side; not with `decode.lm.natural_text=false`) and "grammar" (`decode.lm.grammar_sentences`
+    grammar sentences). Sentences of the `decode.lm.exclude` splits of `features.manifests` (and of the
+    `decode.lm.mix` split) are left out everywhere: dev and test sentences never reach the LM. Sources left
+    empty are dropped."""
     lm = cfg.decode.lm
     paths = lm.text if lm.text is not None else cfg.features.manifests[cfg.features.train_split]
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     sources = {"text": [t for path in paths for t in lm_texts(path)]}
     if lm.get("corpus_text"):
-        sources["natural"], sources["grammar"] = corpus_lm_text(cfg)
+        natural, grammar = corpus_lm_text(cfg)
+        if lm.get("natural_text", True):  # false: the grammar sentences without the natural ones
+            sources["natural"] = natural
+        sources["grammar"] = grammar
     held_out = {t for split in list(lm.get("exclude") or []) + [lm.get("mix")] if split
                 for t in split_texts(cfg, split)}
     sources = {name: [t for t in (" ".join(t.split()) for t in texts) if t and t not in held_out]

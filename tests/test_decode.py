@@ -433,6 +433,23 @@ def test_lm_text_adds_the_corpus_text_minus_held_out_sentences(tmp_path):
     assert lm_training_text(cfg) == ["the cat sat"] + grammar[:7] + grammar[8:]
 
 
+def test_lm_natural_text_false_keeps_the_grammar_and_drops_the_natural_sentences(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    import asr.decode
+    from asr.decode import lm_sources
+
+    (tmp_path / "train.txt").write_text("the cat sat\n")
+    monkeypatch.setattr(asr.decode, "corpus_lm_text",
+                        lambda cfg: (["a natural sentence", "another one"], ["the dog ran home"]))
+    cfg = OmegaConf.create({"decode": {"lm": {"text": str(tmp_path / "train.txt"), "exclude": [],
+                                              "corpus_text": True, "grammar_sentences": 1}}})
+    assert lm_sources(cfg) == {"text": ["the cat sat"], "natural": ["a natural sentence", "another one"],
+                               "grammar": ["the dog ran home"]}  # the default: natural_text true
+    cfg.decode.lm.natural_text = False
+    assert lm_sources(cfg) == {"text": ["the cat sat"], "grammar": ["the dog ran home"]}
+
+
 def test_lm_mixture_is_fitted_on_the_mix_split(tmp_path):
     from omegaconf import OmegaConf
 
