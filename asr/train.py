@@ -46,7 +46,7 @@ from asr.data import (BucketBatchSampler, DataError, FeatureDataset, OnlineAugme
                       oversample_repeats)
 from asr.decode import greedy_decode
 from asr.features import CMVN_MODES, FeatureError, load_split
-from asr.model import CTCModel, build_model
+from asr.model import CTCModel, ModelConfig, build_model
 from asr.progress import progress as progress_bar  # (a local `progress` below is the schedule fraction)
 from asr.rnn import ConfigError
 from asr.scoring import wer_cer
@@ -583,6 +583,7 @@ def train(cfg: DictConfig) -> dict:
     """Train a CTC model as configured; returns the final metrics. Safe to rerun after a kill."""
     tc = cfg.train
     check_config(tc)
+    ModelConfig.from_group(cfg.model, input_dim=1, vocab_size=1)  # a bad model.* key now, not after reading the store
     rank, world, device = setup_device(tc)
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)

@@ -226,6 +226,17 @@ def test_bad_config_values_name_the_key(synthetic_store, tmp_path, override, err
         train(make_cfg(synthetic_store, tmp_path, override))
 
 
+@pytest.mark.parametrize("override,match", [
+    ("++model.hiden_size=32", r"model\.hiden_size: unknown key"),
+    ("model.dropout=1.5", r"model\.dropout=1\.5 must be in \[0, 1\)"),
+], ids=["unknown-key", "dropout"])
+def test_bad_model_values_are_reported_before_the_feature_store_is_read(tmp_path, override, match):
+    """The model group is checked first: with no feature store at all, the error is still the model key."""
+    with pytest.raises(ConfigError, match=match):
+        train(make_cfg(tmp_path / "no-store", tmp_path / "exp", override))
+    assert not (tmp_path / "exp").exists()
+
+
 def test_online_vtlp_changes_training_deterministically(synthetic_store, tmp_path):
     on = ["train.max_epochs=2", "augment.online.vtlp.prob=1.0", "augment.online.vtlp.warp=[0.8,1.2]"]
     train(make_cfg(synthetic_store, tmp_path / "a", *on))
