@@ -453,7 +453,6 @@ NEGATIVE = {"is": "isn't", "are": "aren't", "was": "wasn't", "were": "weren't", 
             "does": "doesn't", "did": "didn't", "have": "haven't", "has": "hasn't", "will": "won't",
             "can": "can't", "could": "couldn't", "should": "shouldn't", "would": "wouldn't",
             "must": "mustn't"}
-MODALS = ["can", "could", "should", "might", "must", "would", "will"]
 
 TIMES = {
     "present": ["every day", "every morning", "every evening", "on sundays", "on mondays",
