@@ -69,8 +69,8 @@ def lm_sources(cfg) -> dict[str, list[str]]:
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     sources = {"text": [t for path in paths for t in lm_texts(path)]}
     if lm.get("corpus_text"):
-        natural, grammar = corpus_lm_text(cfg)
-        if lm.get("natural_text", True):  # false: the grammar sentences without the natural ones
+        natural, grammar = corpus_lm_text(cfg, natural=lm.get("natural_text", True))
+        if natural:
             sources["natural"] = natural
         sources["grammar"] = grammar
     held_out = {t for split in list(lm.get("exclude") or []) + [lm.get("mix")] if split
@@ -90,16 +90,23 @@ def split_texts(cfg, split: str) -> list[str]:
     return lm_texts(path) if path is not None and Path(path).is_file() else []
 
 
-def corpus_lm_text(cfg) -> tuple[list[str], list[str]]:
+def corpus_lm_text(cfg, natural: bool = True) -> tuple[list[str], list[str]]:
     """The built-in corpus's text beyond its recorded utterances: every natural sentence on the train
-    side of its split (asr.corpus.text) and `decode.lm.grammar_sentences` more sentences of the grammar
-    (those that dev/test also drew are removed by `decode.lm.exclude`). -> (natural, grammar)."""
+    side of its split (asr.corpus.text; none read with natural=False) and `decode.lm.grammar_sentences`
+    more sentences of the grammar (those that dev/test also drew are removed by `decode.lm.exclude`).
+    -> (natural, grammar)."""
     from asr.corpus import sentence_pool
     from asr.corpus.text import lm_sentences
 
     d, n = cfg.data, cfg.decode.lm.get("grammar_sentences", 0)
     grammar = sentence_pool(n, seed=d.seed + 1_000_003, min_words=d.min_words, max_words=d.max_words) if n else []
-    return lm_sentences(d), grammar
+    return (lm_sentences(d) if natural else []), grammar
+
+
+def lm_arpa_path(lm) -> Path:
+    """Where the `decode.lm` group's ARPA file is: <dir>/<order>gram.arpa (word), <dir>/token-<order>gram.arpa."""
+    unit = lm.get("unit", "word")
+    return Path(lm.dir) / (f"{lm.order}gram.arpa" if unit == "word" else f"token-{lm.order}gram.arpa")
 
 
 def prepare_lm(cfg, tokenizer=None) -> Path:
@@ -142,7 +149,7 @@ def prepare_lm(cfg, tokenizer=None) -> Path:
                               f"features.manifests.{lm.mix} nor <data.root>/{lm.mix}.jsonl exists)")
         made_from["mix"] = {"split": lm.mix, "sentences": len(held), "sha1": _sha1("\n".join(held).encode()),
                             "sources": {name: len(source) for name, source in sources.items()}}
-    arpa = Path(lm.dir) / (f"{lm.order}gram.arpa" if unit == "word" else f"token-{lm.order}gram.arpa")
+    arpa = lm_arpa_path(lm)
     source = Path(str(arpa) + ".source.json")  # what the ARPA file was built from
     if arpa.is_file() and source.is_file() and json.loads(source.read_text()) == made_from and not lm.rebuild:
         return arpa

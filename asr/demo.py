@@ -53,7 +53,7 @@ def _summary_lines(cfg: DictConfig, metrics: dict, summary: dict, ckpt: Path, ti
 def run_demo(cfg: DictConfig) -> dict:
     """Corpus -> features -> training -> decoding of test/test-other/test-natural -> transcription of one file."""
     from asr.corpus import prepare_corpus
-    from asr.decode import decode
+    from asr.decode import decode, lm_arpa_path
     from asr.features import extract_features
     from asr.manifest import read_manifest
     from asr.train import train
@@ -70,7 +70,7 @@ def run_demo(cfg: DictConfig) -> dict:
 
     first = read_manifest(Path(cfg.data.root) / f"{cfg.transcribe.split}.jsonl")[0]
     word_lm = cfg.decode.decoder == "lm" and cfg.decode.lm.unit == "word"  # what asr.transcribe's lm decoder reads
-    lm = Path(cfg.decode.lm.dir) / f"{cfg.decode.lm.order}gram.arpa" if word_lm else None  # the LM decoding used
+    lm = lm_arpa_path(cfg.decode.lm) if word_lm else None  # the LM decoding used
     result = _stage("transcribe", times, transcribe, first["audio"], ckpt, decoder="lm" if word_lm else "greedy",
                     lm=lm)[0]
     print(f"{first['audio']} (reference: {first['text']!r})")

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from asr.audio import AudioError, iter_audio_chunks
 from asr.bundle import ENGINES, load_bundle
 from asr.checkpoint import CheckpointError
-from asr.decode import decode_conf, read_tuned
+from asr.decode import decode_conf, lm_arpa_path, read_tuned
 from asr.decoders import DecodeError, build_decoder
 from asr.export import ExportError
 from asr.features import FeatureError
@@ -59,7 +59,7 @@ class Transcriber:
             dc.beam_size = beam_size
         arpa, self.settings = None, f"decoder {decoder}"
         if decoder == "lm":
-            arpa = Path(lm) if lm is not None else Path(dc.lm.dir) / f"{dc.lm.order}gram.arpa"
+            arpa = Path(lm) if lm is not None else lm_arpa_path(dc.lm)
             if not arpa.is_file():
                 raise DecodeError(f"decoder=lm needs an ARPA LM: {arpa} does not exist "
                                   "(recipes/decode.py decode=lm builds it, or pass --lm)")

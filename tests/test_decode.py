@@ -441,7 +441,8 @@ def test_lm_natural_text_false_keeps_the_grammar_and_drops_the_natural_sentences
 
     (tmp_path / "train.txt").write_text("the cat sat\n")
     monkeypatch.setattr(asr.decode, "corpus_lm_text",
-                        lambda cfg: (["a natural sentence", "another one"], ["the dog ran home"]))
+                        lambda cfg, natural=True: (["a natural sentence", "another one"] if natural else [],
+                                                   ["the dog ran home"]))
     cfg = OmegaConf.create({"decode": {"lm": {"text": str(tmp_path / "train.txt"), "exclude": [],
                                               "corpus_text": True, "grammar_sentences": 1}}})
     assert lm_sources(cfg) == {"text": ["the cat sat"], "natural": ["a natural sentence", "another one"],
