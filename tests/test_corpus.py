@@ -181,6 +181,32 @@ def test_plan_asking_for_more_natural_sentences_than_held_out():
         _plan(["data.sizes.test-natural=100000"])
 
 
+def test_plan_train_only_variants_leave_the_evaluation_splits_as_they_were():
+    sizes = ["data.sizes.train=400", "data.sizes.test-other=100"]
+    cfg, plan = _plan(sizes)
+    base_cfg, base = _plan([*sizes, "data.voices.espeak_train_variants=[]"])
+    for split in ("dev", "test", "test-other", "test-natural"):  # same voices, sentences and prosody
+        assert plan[split] == base[split], split
+    extra = {f"espeak-{a}+{v}" for a in cfg.data.voices.espeak_accents for v in cfg.data.voices.espeak_train_variants}
+    train = {j.voice for j in plan["train"]}
+    assert len(train & extra) > 100 and "espeak-en-us+whisperf" in _voices(cfg.data)
+    assert [j.text for j in plan["train"]] == [j.text for j in base["train"]]
+    # a train-only variant of a held-out accent is not used: that accent stays unseen in training
+    assert not [v for v in train & extra if v.startswith("espeak-en-029+")]
+    assert train - extra <= set(_voices(base_cfg.data))
+
+
+@pytest.mark.parametrize("share, low, high", [(0.5, 0.4, 0.6), (0.0, 0.0, 0.0), (None, 0.7, 0.95)],
+                         ids=["share0.5", "share0", "share-null"])
+def test_plan_train_only_share(share, low, high):
+    cfg, plan = _plan(["data.sizes.train=600", f"data.voices.train_only_share={'null' if share is None else share}"])
+    extra = {f"espeak-{a}+{v}" for a in cfg.data.voices.espeak_accents for v in cfg.data.voices.espeak_train_variants}
+    espeak = [j.voice for j in plan["train"] if j.voice.startswith("espeak-")]
+    assert low <= sum(v in extra for v in espeak) / len(espeak) <= high
+    _, base = _plan(["data.sizes.train=600", "data.voices.espeak_train_variants=[]"])
+    assert plan["test"] == base["test"] and plan["dev"] == base["dev"]  # only train draws the share
+
+
 def test_plan_rejects_a_heldout_set_that_leaves_no_training_voice():
     cfg = compose("prepare", ["data=tiny", "data.heldout=[*]"])
     with pytest.raises(CorpusError, match="data.heldout"):
@@ -200,7 +226,10 @@ def test_plan_rejects_a_heldout_set_that_leaves_no_training_voice():
                                             "data.natural.fraction.test-natural"),
                                            ("data.natural.sources=[]", "data.natural.sources"),
                                            ("data.natural.sources=[bible]", "data.natural.sources"),
-                                           ("data.natural.max_words=2", "data.natural.min_words")],
+                                           ("data.natural.max_words=2", "data.natural.min_words"),
+                                           ("data.voices.espeak_train_variants=[f4]",
+                                            "data.voices.espeak_train_variants"),
+                                           ("data.voices.train_only_share=1.5", "data.voices.train_only_share")],
                          ids=lambda x: x.split("=")[0].lstrip("+"))
 def test_bad_config_value_names_the_key(override, key, tmp_path):
     cfg = compose("prepare", ["data=tiny", f"data.root={tmp_path}", override])

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from asr.corpus import CorpusError
 from asr.corpus.grammar import sentence_pool
-from asr.corpus.synth import Job, synthesize, voice_catalog, working_voices
+from asr.corpus.synth import Job, synthesize, train_only_voices, voice_catalog, working_voices
 from asr.corpus.text import SOURCES, NaturalSpec, natural_pool
 from asr.progress import progress
 
@@ -69,6 +69,11 @@ def _check_config(d: DictConfig) -> None:
          "expected integer 10 ms units within [0, 20]")
     need(0.25 <= d.intonation[0] and d.intonation[1] <= 3, "intonation", "expected factors within [0.25, 3]")
     _check_natural(d, need)
+    share = d.voices.get("train_only_share")
+    need(share is None or (isinstance(share, (int, float)) and 0 <= share <= 1), "voices.train_only_share",
+         "expected null or a share within [0, 1]")
+    both = set(d.voices.espeak_variants) & set(d.voices.get("espeak_train_variants", []))
+    need(not both, "voices.espeak_train_variants", f"{sorted(both)} are in voices.espeak_variants too")
     for engine, w in d.engine_weights.items():
         need(engine in ("espeak", "flite", "festival") and w >= 0, f"engine_weights.{engine}",
              "expected espeak/flite/festival with a weight >= 0")
@@ -146,23 +151,33 @@ def _fingerprint(d: DictConfig) -> dict:
     return out
 
 
-def split_voices(voices: list[str], heldout: list[str]) -> tuple[list[str], list[str]]:
-    """(train voices, held-out voices): held out are those matching a `heldout` pattern."""
-    held = [v for v in voices if any(fnmatch.fnmatchcase(v, p) for p in heldout)]
-    seen = [v for v in voices if v not in held]
+def split_voices(voices: list[str], heldout: list[str], train_only: set[str] = frozenset()
+                 ) -> tuple[list[str], list[str]]:
+    """(train voices, held-out voices): held out are those matching a `heldout` pattern. A
+    `train_only` voice is never held out: one that matches a pattern (a held-out accent) is not used."""
+    matches = [v for v in voices if any(fnmatch.fnmatchcase(v, p) for p in heldout)]
+    held = [v for v in matches if v not in train_only]
+    seen = [v for v in voices if v not in matches]
     if not seen or not held:
         raise CorpusError(f"data.heldout={list(heldout)} leaves {len(seen)} training and {len(held)} "
                           f"held-out voices out of {len(voices)} working ones; both must be > 0")
     return seen, held
 
 
-def _pick_voice(rng: random.Random, voices: list[str], weights: dict) -> str:
+def _pick_voice(rng: random.Random, voices: list[str], weights: dict, train_only: set[str] = frozenset(),
+                share: float | None = None) -> str:
+    """An engine by `weights`, then one of its voices; with a `share`, that share of the espeak-ng
+    draws goes to the `train_only` voices and the rest to the others (null: all voices alike)."""
     engines = sorted({v.split("-")[0] for v in voices})
     w = [weights.get(e, 0.0) for e in engines]
     if sum(w) <= 0:
         w = [1.0] * len(engines)
     engine = rng.choices(engines, weights=w)[0]
-    return rng.choice([v for v in voices if v.startswith(engine + "-")])
+    mine = [v for v in voices if v.startswith(engine + "-")]
+    if share is not None and engine == "espeak" and train_only & set(mine):
+        extra = rng.random() < share
+        mine = [v for v in mine if (v in train_only) == extra] or mine
+    return rng.choice(mine)
 
 
 def plan_corpus(cfg: DictConfig, voices: list[str]) -> dict[str, list[Job]]:
@@ -173,13 +188,16 @@ def plan_corpus(cfg: DictConfig, voices: list[str]) -> dict[str, list[Job]]:
     d = _data_cfg(cfg)
     _check_config(d)
     root = Path(d.root)
-    seen, held = split_voices(sorted(voices), list(d.heldout))
+    train_only = train_only_voices(d.voices)
+    seen, held = split_voices(sorted(voices), list(d.heldout), train_only)
+    evaluated = [v for v in seen if v not in train_only]  # dev, test, test-natural
     plan = {}
     for k, (split, texts) in enumerate(split_texts(d).items()):
         rng = random.Random(d.seed * 1009 + k)
-        split_voices_ = held if split == "test-other" else seen
+        split_voices_ = {"train": seen, "test-other": held}.get(split, evaluated)
+        share = d.voices.get("train_only_share") if split == "train" else None
         plan[split] = [Job(path=str(root / "wav" / split / f"{split}-{i:06d}.wav"), text=text,
-                           voice=_pick_voice(rng, split_voices_, d.engine_weights),
+                           voice=_pick_voice(rng, split_voices_, d.engine_weights, train_only, share),
                            speed=round(rng.uniform(*d.speed), 3), pitch=round(rng.uniform(*d.pitch), 2),
                            formant=round(rng.uniform(*d.formant), 2), gap=rng.randint(*d.word_gap),
                            intonation=round(rng.uniform(*d.intonation), 2))

@@ -73,14 +73,22 @@ class Job:
 
 
 def voice_catalog(voices_cfg) -> list[Voice]:
-    """All voices the config names: espeak accents x variants, flite and festival voices."""
+    """All voices the config names: espeak accents x (variants + train-only variants), flite and
+    festival voices."""
     out = []
     for accent in voices_cfg.espeak_accents:
-        for variant in voices_cfg.espeak_variants:
+        for variant in [*voices_cfg.espeak_variants, *voices_cfg.get("espeak_train_variants", [])]:
             out.append(Voice("espeak", accent + (f"+{variant}" if variant else "")))
     out += [Voice("flite", v) for v in voices_cfg.flite]
     out += [Voice("festival", v) for v in voices_cfg.festival]
     return out
+
+
+def train_only_voices(voices_cfg) -> set[str]:
+    """Ids of the voices of `espeak_train_variants`: they speak the train split only, so adding
+    them leaves every evaluation split (dev, test, test-other, test-natural) as it was."""
+    return {f"espeak-{accent}+{variant}" for accent in voices_cfg.espeak_accents
+            for variant in voices_cfg.get("espeak_train_variants", [])}
 
 
 def _run(cmd: list[str], what: str) -> None:
