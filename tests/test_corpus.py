@@ -15,7 +15,7 @@ from asr.corpus import CorpusError, plan_corpus, prepare_corpus, sentence_pool, 
 from asr.corpus.grammar import ALPHABET, lexicon, number_words, plural, verb_forms, year_words
 from asr.corpus.prepare import SPLITS
 from asr.corpus.text import NaturalSpec, natural_pool
-from asr.corpus.synth import Voice, voice_catalog
+from asr.corpus.synth import Voice, train_only_voices, voice_catalog
 from conftest import compose
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,7 +187,7 @@ def test_plan_train_only_variants_leave_the_evaluation_splits_as_they_were():
     base_cfg, base = _plan([*sizes, "data.voices.espeak_train_variants=[]"])
     for split in ("dev", "test", "test-other", "test-natural"):  # same voices, sentences and prosody
         assert plan[split] == base[split], split
-    extra = {f"espeak-{a}+{v}" for a in cfg.data.voices.espeak_accents for v in cfg.data.voices.espeak_train_variants}
+    extra = train_only_voices(cfg.data.voices)
     train = {j.voice for j in plan["train"]}
     assert len(train & extra) > 100 and "espeak-en-us+whisperf" in _voices(cfg.data)
     assert [j.text for j in plan["train"]] == [j.text for j in base["train"]]
@@ -200,7 +200,7 @@ def test_plan_train_only_variants_leave_the_evaluation_splits_as_they_were():
                          ids=["share0.5", "share0", "share-null"])
 def test_plan_train_only_share(share, low, high):
     cfg, plan = _plan(["data.sizes.train=600", f"data.voices.train_only_share={'null' if share is None else share}"])
-    extra = {f"espeak-{a}+{v}" for a in cfg.data.voices.espeak_accents for v in cfg.data.voices.espeak_train_variants}
+    extra = train_only_voices(cfg.data.voices)
     espeak = [j.voice for j in plan["train"] if j.voice.startswith("espeak-")]
     assert low <= sum(v in extra for v in espeak) / len(espeak) <= high
     _, base = _plan(["data.sizes.train=600", "data.voices.espeak_train_variants=[]"])

@@ -164,20 +164,28 @@ def split_voices(voices: list[str], heldout: list[str], train_only: set[str] = f
     return seen, held
 
 
-def _pick_voice(rng: random.Random, voices: list[str], weights: dict, train_only: set[str] = frozenset(),
-                share: float | None = None) -> str:
-    """An engine by `weights`, then one of its voices; with a `share`, that share of the espeak-ng
-    draws goes to the `train_only` voices and the rest to the others (null: all voices alike)."""
+def _voice_pools(voices: list[str], weights: dict, train_only: set[str], share: float | None):
+    """What `_pick_voice` draws from, made once per split: (engines, their weights, engine -> pools).
+    A pool list has one pool, or two (the others, the train-only ones) where `share` splits espeak-ng."""
     engines = sorted({v.split("-")[0] for v in voices})
     w = [weights.get(e, 0.0) for e in engines]
     if sum(w) <= 0:
         w = [1.0] * len(engines)
-    engine = rng.choices(engines, weights=w)[0]
-    mine = [v for v in voices if v.startswith(engine + "-")]
-    if share is not None and engine == "espeak" and train_only & set(mine):
-        extra = rng.random() < share
-        mine = [v for v in mine if (v in train_only) == extra] or mine
-    return rng.choice(mine)
+    pools = {}
+    for engine in engines:
+        mine = [v for v in voices if v.startswith(engine + "-")]
+        extra = [v for v in mine if v in train_only]
+        split = share is not None and engine == "espeak" and extra
+        pools[engine] = ([v for v in mine if v not in train_only] or mine, extra) if split else (mine,)
+    return engines, w, pools
+
+
+def _pick_voice(rng: random.Random, engines: list[str], weights: list[float], pools: dict,
+                share: float | None) -> str:
+    """An engine by `weights`, then one of its voices; where its pools are split, `share` of the
+    draws go to the train-only voices and the rest to the others."""
+    pool = pools[rng.choices(engines, weights=weights)[0]]
+    return rng.choice(pool[rng.random() < share] if len(pool) == 2 else pool[0])
 
 
 def plan_corpus(cfg: DictConfig, voices: list[str]) -> dict[str, list[Job]]:
@@ -191,16 +199,19 @@ def plan_corpus(cfg: DictConfig, voices: list[str]) -> dict[str, list[Job]]:
     train_only = train_only_voices(d.voices)
     seen, held = split_voices(sorted(voices), list(d.heldout), train_only)
     evaluated = [v for v in seen if v not in train_only]  # dev, test, test-natural
+    speed, pitch, formant, gap, intonation = (tuple(d[key]) for key in ("speed", "pitch", "formant", "word_gap",
+                                                                         "intonation"))
     plan = {}
     for k, (split, texts) in enumerate(split_texts(d).items()):
         rng = random.Random(d.seed * 1009 + k)
-        split_voices_ = {"train": seen, "test-other": held}.get(split, evaluated)
         share = d.voices.get("train_only_share") if split == "train" else None
+        draw = _voice_pools({"train": seen, "test-other": held}.get(split, evaluated), d.engine_weights,
+                            train_only, share)
         plan[split] = [Job(path=str(root / "wav" / split / f"{split}-{i:06d}.wav"), text=text,
-                           voice=_pick_voice(rng, split_voices_, d.engine_weights, train_only, share),
-                           speed=round(rng.uniform(*d.speed), 3), pitch=round(rng.uniform(*d.pitch), 2),
-                           formant=round(rng.uniform(*d.formant), 2), gap=rng.randint(*d.word_gap),
-                           intonation=round(rng.uniform(*d.intonation), 2))
+                           voice=_pick_voice(rng, *draw, share),
+                           speed=round(rng.uniform(*speed), 3), pitch=round(rng.uniform(*pitch), 2),
+                           formant=round(rng.uniform(*formant), 2), gap=rng.randint(*gap),
+                           intonation=round(rng.uniform(*intonation), 2))
                        for i, text in enumerate(texts)]
     return plan
 
