@@ -102,6 +102,9 @@ def check_config(tc: DictConfig) -> None:
             raise ConfigError(f"train.{key}={tc[key]!r} must be an integer >= 0")
     if not isinstance(tc.min_lr_ratio, (int, float)) or not 0 <= tc.min_lr_ratio <= 1:
         raise ConfigError(f"train.min_lr_ratio={tc.min_lr_ratio!r} must be in [0, 1]")
+    for key in ("amp", "cpu_amp"):
+        if not isinstance(tc.get(key, False), bool):
+            raise ConfigError(f"train.{key}={tc[key]!r} must be true or false")
 
 
 def lr_at(tc: DictConfig, step: int, progress: float) -> float:
@@ -140,8 +143,24 @@ def evaluate(model: CTCModel, dataset: FeatureDataset, tokenizer, max_frames: in
     return {"loss": loss_sum / max(n, 1), "cer": cer, "wer": wer, "example": (refs[0], hyps[0]) if refs else None}
 
 
+def amp_for(tc: DictConfig, device: torch.device) -> bool:
+    """Whether this run computes in bf16 autocast: `train.amp` on CUDA, `train.cpu_amp` on CPU."""
+    return bool(tc.amp if device.type == "cuda" else tc.get("cpu_amp", False))
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU multiplies bf16 natively (avx512_bf16 or AMX, Linux /proc/cpuinfo); elsewhere
+    oneDNN emulates bf16: the same arithmetic, slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+
+
 def _autocast(device: torch.device, amp: bool):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else nullcontext()
+    """bf16 autocast on this device (CPU: oneDNN's bf16 matmuls and LSTM; weights and the CTC loss stay fp32)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
 
 
 def param_digest(model: torch.nn.Module) -> str:
@@ -379,6 +398,12 @@ def prepare_run(cfg: DictConfig, rank: int, world: int, device: torch.device, da
         log.info("model %s: %.2fM parameters, vocab %d, input %d x%d; %d train / %d dev utterances; "
                  "%d ranks on %s", cfg.model.name, n_params / 1e6, data.tokenizer.vocab_size, data.input_dim,
                  model.subsampling, len(data.train_set), len(data.dev_set), world, device)
+        if device.type == "cpu" and amp_for(tc, device):
+            if cpu_has_bf16():
+                log.info("train.cpu_amp: bf16 autocast on a CPU with native bf16 (%d threads)", torch.get_num_threads())
+            else:
+                log.warning("train.cpu_amp=true but this CPU has no native bf16 (avx512_bf16 / amx_bf16): oneDNN "
+                            "emulates it, slower than fp32; train.cpu_amp=false trains in fp32")
     # the schedule's horizon: train.schedule_steps updates, else max_epochs x batches per epoch (max_steps only stops)
     total_steps = tc.get("schedule_steps") or tc.max_epochs * len(state.sampler.batches(0))
     return Run(cfg, rank, world, device, data, ddp_model, specaug, meta, total_steps, writer,
@@ -458,7 +483,7 @@ def train_one_epoch(run: Run, state: TrainState) -> str:
         t0 = time.time()
         batch = collate([run.data.train_set[i] for i in idx])
         lr = set_lr(run, state)
-        loss = compute_loss(run.ddp_model, batch, run.device, tc.amp, run.specaug)
+        loss = compute_loss(run.ddp_model, batch, run.device, amp_for(tc, run.device), run.specaug)
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
@@ -491,7 +516,7 @@ def train_one_epoch(run: Run, state: TrainState) -> str:
 def validate(run: Run, state: TrainState) -> dict:
     """`evaluate` on dev (rank 0), logged to log.csv, TensorBoard and the log."""
     tc = run.tc
-    r = evaluate(state.model, run.data.dev_set, run.data.tokenizer, tc.max_frames, run.device, tc.amp,
+    r = evaluate(state.model, run.data.dev_set, run.data.tokenizer, tc.max_frames, run.device, amp_for(tc, run.device),
                  tc.valid_max_utts)
     _csv_log(run.exp_dir / "log.csv", {"step": state.step, "epoch": state.epoch, "elapsed_s": f"{state.elapsed:.1f}",
                                        "dev_loss": f"{r['loss']:.4f}", "dev_cer": f"{r['cer']:.5f}",
@@ -566,7 +591,7 @@ def finish(run: Run, state: TrainState, reason: str, dev: dict | None) -> dict:
             if tc.avg_last else []
         metrics["averaging"] = write_average(to_avg, state.best_cer, exp_dir, lambda ckpt: evaluate(
             CTCModel.from_checkpoint(ckpt, run.device), run.data.dev_set, run.data.tokenizer, tc.max_frames, run.device,
-            tc.amp, tc.valid_max_utts))
+            amp_for(tc, run.device), tc.valid_max_utts))
         metrics["checkpoint"] = metrics["averaging"]["checkpoint"]
         run.writer.close()
         csv_path = exp_dir / "log.csv"

@@ -220,7 +220,8 @@ def test_rerun_of_an_early_stopped_run_trains_no_further(synthetic_store, tmp_pa
     ("train.max_frames=0", ConfigError, "train.max_frames=0"),
     ("train.schedule_steps=-5", ConfigError, "train.schedule_steps=-5"),
     ("train.cmvn=speaker", ConfigError, "train.cmvn='speaker' is not one of: global, utterance_mean, utterance"),
-], ids=["device", "backend", "max-frames", "schedule-steps", "cmvn"])
+    ("train.cpu_amp=bf16", ConfigError, "train.cpu_amp='bf16' must be true or false"),
+], ids=["device", "backend", "max-frames", "schedule-steps", "cmvn", "cpu-amp"])
 def test_bad_config_values_name_the_key(synthetic_store, tmp_path, override, error, match):
     with pytest.raises(error, match=match):
         train(make_cfg(synthetic_store, tmp_path, override))
@@ -260,6 +261,32 @@ def test_utterance_mean_cmvn_trains_and_rides_in_the_checkpoint(synthetic_store,
     assert not all(torch.equal(utt["model"][n], glob["model"][n]) for n in utt["model"])
     assert load_bundle(tmp_path / "utt" / "best.pt").cmvn.mode == "utterance_mean"
     assert load_bundle(tmp_path / "glob" / "best.pt").cmvn.mode == "global"
+
+
+def test_cpu_amp_trains_in_bf16_reproducibly_and_resumes(synthetic_store, tmp_path):
+    """train.cpu_amp=true: bf16 autocast on CPU. Two runs are bit-identical, a killed-and-resumed run equals
+    a straight one, the weights stay fp32 and differ from an fp32 run's, and dev decoding works."""
+    common = ["train.cpu_amp=true", "train.max_steps=6", "train.schedule_steps=6", "train.max_epochs=5"]
+    a = train(make_cfg(synthetic_store, tmp_path / "a", *common))
+    b = train(make_cfg(synthetic_store, tmp_path / "b", *common))
+    train(make_cfg(synthetic_store, tmp_path / "r", *common[:1], "train.max_steps=3", *common[2:]))
+    r = train(make_cfg(synthetic_store, tmp_path / "r", *common))
+    fp32 = train(make_cfg(synthetic_store, tmp_path / "fp32", *common[1:]))
+    assert a["param_digest"] == b["param_digest"] == r["param_digest"] != fp32["param_digest"]
+    assert 0 <= a["dev_cer"] <= 1 and a["step"] == 6
+    weights = _params(tmp_path / "a" / "last.pt")
+    assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
+
+
+def test_amp_for_picks_the_key_of_the_device():
+    from omegaconf import OmegaConf
+
+    from asr.train import amp_for
+
+    tc = OmegaConf.create({"amp": True, "cpu_amp": False})
+    assert amp_for(tc, torch.device("cuda", 0)) and not amp_for(tc, torch.device("cpu"))
+    tc = OmegaConf.create({"amp": False, "cpu_amp": True})
+    assert not amp_for(tc, torch.device("cuda", 0)) and amp_for(tc, torch.device("cpu"))
 
 
 def test_bad_online_augmentation_names_the_key(synthetic_store, tmp_path):
