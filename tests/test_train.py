@@ -278,6 +278,15 @@ def test_cpu_amp_trains_in_bf16_reproducibly_and_resumes(synthetic_store, tmp_pa
     assert all(w.dtype == torch.float32 and torch.isfinite(w).all() for w in weights.values())
 
 
+def test_cpu_amp_warns_once_where_the_cpu_emulates_bf16(synthetic_store, tmp_path, monkeypatch, caplog):
+    import asr.train
+
+    monkeypatch.setattr(asr.train, "cpu_has_bf16", lambda: False)
+    with caplog.at_level("WARNING", logger="asr.train"):
+        train(make_cfg(synthetic_store, tmp_path, "train.cpu_amp=true", "train.max_steps=1"))
+    assert sum("this CPU has no native bf16" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_amp_for_picks_the_key_of_the_device():
     from omegaconf import OmegaConf
 
