@@ -369,6 +369,11 @@ class Run:
         return Path(self.cfg.exp_dir)
 
     @property
+    def amp(self) -> bool:
+        """bf16 autocast in this run (`amp_for`: train.amp on CUDA, train.cpu_amp on CPU)."""
+        return amp_for(self.tc, self.device)
+
+    @property
     def budget_s(self) -> float:
         return self.tc.max_minutes * 60
 
@@ -483,7 +488,7 @@ def train_one_epoch(run: Run, state: TrainState) -> str:
         t0 = time.time()
         batch = collate([run.data.train_set[i] for i in idx])
         lr = set_lr(run, state)
-        loss = compute_loss(run.ddp_model, batch, run.device, amp_for(tc, run.device), run.specaug)
+        loss = compute_loss(run.ddp_model, batch, run.device, run.amp, run.specaug)
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), tc.grad_clip)
@@ -516,7 +521,7 @@ def train_one_epoch(run: Run, state: TrainState) -> str:
 def validate(run: Run, state: TrainState) -> dict:
     """`evaluate` on dev (rank 0), logged to log.csv, TensorBoard and the log."""
     tc = run.tc
-    r = evaluate(state.model, run.data.dev_set, run.data.tokenizer, tc.max_frames, run.device, amp_for(tc, run.device),
+    r = evaluate(state.model, run.data.dev_set, run.data.tokenizer, tc.max_frames, run.device, run.amp,
                  tc.valid_max_utts)
     _csv_log(run.exp_dir / "log.csv", {"step": state.step, "epoch": state.epoch, "elapsed_s": f"{state.elapsed:.1f}",
                                        "dev_loss": f"{r['loss']:.4f}", "dev_cer": f"{r['cer']:.5f}",
@@ -591,7 +596,7 @@ def finish(run: Run, state: TrainState, reason: str, dev: dict | None) -> dict:
             if tc.avg_last else []
         metrics["averaging"] = write_average(to_avg, state.best_cer, exp_dir, lambda ckpt: evaluate(
             CTCModel.from_checkpoint(ckpt, run.device), run.data.dev_set, run.data.tokenizer, tc.max_frames, run.device,
-            amp_for(tc, run.device), tc.valid_max_utts))
+            run.amp, tc.valid_max_utts))
         metrics["checkpoint"] = metrics["averaging"]["checkpoint"]
         run.writer.close()
         csv_path = exp_dir / "log.csv"
