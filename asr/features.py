@@ -428,8 +428,8 @@ def extract_features(cfg) -> dict:
             "shard_size": fcfg.shard_size,
             "manifests": {split: {"path": str(path.absolute()), "sha1": _sha1(path)}
                           for split, path in manifests.items()}}
-    if augment is not None:
-        plan["augment"] = augment
+    if augment is not None:  # augment.online acts in the training loader, not on the store
+        plan["augment"] = {k: v for k, v in augment.items() if k != "online"}
     meta = _is_complete(store, plan)
     if meta is not None:
         print(f"features in {store} are up to date with this config: nothing to do")

@@ -404,6 +404,8 @@ def test_augment_config_is_part_of_the_plan(tmp_path, capsys):
     augment_cfg(cfg, copies=1, gain={"prob": 1.0})
     assert "cached" not in extract_features(cfg)
     assert extract_features(cfg)["cached"]
+    augment_cfg(cfg, copies=1, gain={"prob": 1.0}, online={"vtlp": {"prob": 0.5}})
+    assert extract_features(cfg)["cached"]  # on-the-fly VTLP acts in the loader: the store stays
     assert load_split(tmp_path / "store", "train")["ids"] == ["train-0", "train-1", "train-0-aug1", "train-1-aug1"]
     assert plain["utterances"] == 2
 
