@@ -321,7 +321,10 @@ def _is_complete(store: Path, plan: dict) -> dict | None:
         meta = json.loads((store / "features.json").read_text())
     except (OSError, ValueError):
         return None
-    if meta.get("extraction") != plan or not (store / "cmvn.pt").is_file():
+    made = dict(meta.get("extraction") or {})
+    if isinstance(made.get("augment"), dict):  # stores written before augment.online left the plan
+        made["augment"] = {k: v for k, v in made["augment"].items() if k != "online"}
+    if made != plan or not (store / "cmvn.pt").is_file():
         return None
     for split, info in meta["summary"]["splits"].items():
         if not all((store / split / name).is_file() for name in info["shards"]):

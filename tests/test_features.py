@@ -406,6 +406,11 @@ def test_augment_config_is_part_of_the_plan(tmp_path, capsys):
     assert extract_features(cfg)["cached"]
     augment_cfg(cfg, copies=1, gain={"prob": 1.0}, online={"vtlp": {"prob": 0.5}})
     assert extract_features(cfg)["cached"]  # on-the-fly VTLP acts in the loader: the store stays
+    meta_path = tmp_path / "store" / "features.json"  # a store written when the plan still held augment.online
+    meta = json.loads(meta_path.read_text())
+    meta["extraction"]["augment"]["online"] = {"vtlp": {"prob": 0.0, "warp": [0.9, 1.1]}}
+    meta_path.write_text(json.dumps(meta))
+    assert extract_features(cfg)["cached"]
     assert load_split(tmp_path / "store", "train")["ids"] == ["train-0", "train-1", "train-0-aug1", "train-1-aug1"]
     assert plain["utterances"] == 2
 
