@@ -92,15 +92,19 @@ def split_texts(cfg, split: str) -> list[str]:
 
 def corpus_lm_text(cfg, natural: bool = True) -> tuple[list[str], list[str]]:
     """The built-in corpus's text beyond its recorded utterances: every natural sentence on the train
-    side of its split (asr.corpus.text; none read with natural=False) and `decode.lm.grammar_sentences`
+    side of its split (asr.corpus.text; none read with natural=False; `decode.lm.natural_sources` and
+    `natural_max_words` widen it beyond what the corpus records) and `decode.lm.grammar_sentences`
     more sentences of the grammar (those that dev/test also drew are removed by `decode.lm.exclude`).
     -> (natural, grammar)."""
     from asr.corpus import sentence_pool
     from asr.corpus.text import lm_sentences
 
-    d, n = cfg.data, cfg.decode.lm.get("grammar_sentences", 0)
+    lm = cfg.decode.lm
+    d, n = cfg.data, lm.get("grammar_sentences", 0)
     grammar = sentence_pool(n, seed=d.seed + 1_000_003, min_words=d.min_words, max_words=d.max_words) if n else []
-    return (lm_sentences(d) if natural else []), grammar
+    if not natural:
+        return [], grammar
+    return lm_sentences(d, lm.get("natural_sources"), lm.get("natural_max_words")), grammar
 
 
 def lm_arpa_path(lm) -> Path:

@@ -451,6 +451,24 @@ def test_lm_natural_text_false_keeps_the_grammar_and_drops_the_natural_sentences
     assert lm_sources(cfg) == {"text": ["the cat sat"], "grammar": ["the dog ran home"]}
 
 
+def test_corpus_lm_text_passes_the_natural_sources_and_length(monkeypatch):
+    from omegaconf import OmegaConf
+
+    import asr.corpus.text
+    from asr.decode import corpus_lm_text
+
+    calls = []
+    monkeypatch.setattr(asr.corpus.text, "lm_sentences",
+                        lambda d, sources=None, max_words=None: calls.append((sources, max_words)) or ["a b"])
+    cfg = OmegaConf.create({"data": {"seed": 0, "min_words": 4, "max_words": 14},
+                            "decode": {"lm": {"grammar_sentences": 0}}})
+    assert corpus_lm_text(cfg) == (["a b"], []) and calls == [(None, None)]  # keys absent: as recorded
+    cfg.decode.lm.natural_sources, cfg.decode.lm.natural_max_words = ["wordnet", "glosses"], 40
+    corpus_lm_text(cfg)
+    assert calls[-1] == (["wordnet", "glosses"], 40)
+    assert corpus_lm_text(cfg, natural=False) == ([], []) and len(calls) == 2
+
+
 def test_lm_mixture_is_fitted_on_the_mix_split(tmp_path):
     from omegaconf import OmegaConf
 

@@ -6,8 +6,8 @@ import pytest
 from asr.corpus import CorpusError
 from asr.corpus.grammar import ALPHABET
 from asr.corpus.text import (HASH_SPLITS, NaturalSpec, fortune_sentences, gcide_quotations, hash_split,
-                             natural_pool, natural_sentences, normalize, ordinal_words, split_sentences,
-                             wordnet_examples)
+                             lm_sentences, natural_pool, natural_sentences, normalize, ordinal_words,
+                             split_sentences, wordnet_examples, wordnet_glosses)
 
 
 # --- the normalizer ------------------------------------------------------------------------
@@ -109,6 +109,15 @@ def test_wordnet_examples(tmp_path):
     assert wordnet_examples(tmp_path) == ["the dog barked all night", "dogs are loyal"]
 
 
+def test_wordnet_glosses_are_the_definitions_without_the_examples(tmp_path):
+    line = ('00001740 03 n 01 dog 0 002 @ 02084071 n 0000 | a member of the genus Canis; a loyal pet; '
+            '"the dog barked all night"; "dogs are loyal"\n')
+    (tmp_path / "data.noun").write_text("  1 This software and database is licensed\n" + line)
+    for pos in ("verb", "adj", "adv"):
+        (tmp_path / f"data.{pos}").write_text("")
+    assert wordnet_glosses(tmp_path) == ["a member of the genus Canis", "a loyal pet"]
+
+
 def test_fortune_sentences(tmp_path):
     (tmp_path / "fortunes").write_text("A stitch in time saves nine. Look before\nyou leap.\n%\n"
                                        "Never trust a computer.\n\t\t-- Some Author\n%\n"
@@ -171,3 +180,30 @@ def test_no_sentence_is_in_two_splits(spec):
         seen |= set(sentences)
     total = len(seen)
     assert 0.08 < len(pool["test-natural"]) / total < 0.12  # its 10 %
+
+
+def test_lm_sentences_widened_stay_on_the_train_side(spec):
+    from omegaconf import OmegaConf
+
+    data = OmegaConf.create({"natural": {"sources": list(spec.sources), "min_words": spec.min_words,
+                                         "max_words": spec.max_words, "max_chars": spec.max_chars}})
+    recordable = lm_sentences(data)
+    assert recordable == sorted(natural_pool(spec, 0)["train"])
+    longer = lm_sentences(data, max_words=40)
+    assert set(recordable) < set(longer)
+    assert max(len(s.split()) for s in longer) > spec.max_words and min(len(s.split()) for s in longer) < spec.min_words
+    assert all(len(s.split()) <= 40 and hash_split(s) == "train" for s in longer)
+    glosses = set(lm_sentences(data, sources=["glosses"], max_words=40))
+    assert len(glosses) > 50_000 and all(hash_split(s) == "train" for s in glosses)
+    held_out = {s for split, sents in natural_pool(spec, 0).items() if split != "train" for s in sents}
+    assert not held_out & (set(longer) | glosses)
+    assert lm_sentences(OmegaConf.create({"natural": None})) == []
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "many"])
+def test_lm_sentences_reject_a_bad_max_words(bad):
+    from omegaconf import OmegaConf
+
+    with pytest.raises(CorpusError, match="decode.lm.natural_max_words"):
+        lm_sentences(OmegaConf.create({"natural": {"sources": ["wordnet"], "min_words": 4, "max_words": 12,
+                                                   "max_chars": 72}}), max_words=bad)

@@ -6,6 +6,7 @@ Sources (each yields raw sentences; the Debian package that installs it in brack
     wordnet   example sentences in WordNet 3.0's glosses          [wordnet-base]
     fortunes  the fortune cookie files, cut into sentences         [fortunes, fortunes-min]
     gcide     quotations of the 1913 Webster in GCIDE              [dict-gcide]
+    glosses   the definitions of WordNet's glosses (LM text only)  [wordnet-base]
 
 A sentence is kept when `normalize` turns it into lower-case letters, apostrophe and space
 (numbers, ordinals, years, times, money and abbreviations spelled out), every word is in the
@@ -22,7 +23,7 @@ import gzip
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,7 +35,7 @@ FORTUNES_DIR = Path("/usr/share/games/fortunes")
 GCIDE_DICT = Path("/usr/share/dictd/gcide.dict.dz")
 WORD_LIST = Path("/usr/share/dict/american-english-huge")
 SOURCE_PACKAGES = {"wordnet": "wordnet-base", "fortunes": "fortunes fortunes-min", "gcide": "dict-gcide",
-                   "wordlist": "wamerican-huge"}
+                   "glosses": "wordnet-base", "wordlist": "wamerican-huge"}
 # fortune files left out: pictures, and jokes about groups of people
 FORTUNES_SKIPPED = {"ascii-art", "ethnic", "men-women", "translate-me"}
 
@@ -250,7 +251,21 @@ def gcide_quotations(path: Path = GCIDE_DICT) -> list[str]:
     return out
 
 
-SOURCES = {"wordnet": wordnet_examples, "fortunes": fortune_sentences, "gcide": gcide_quotations}
+def wordnet_glosses(root: Path = WORDNET_DIR) -> list[str]:
+    """The definitions of WordNet's glosses, cut at ";", without the quoted examples: "a member of
+    the genus Canis". Phrases rather than sentences: language-model text (`decode.lm.natural_sources`)."""
+    out = []
+    for pos in ("noun", "verb", "adj", "adv"):
+        path = root / f"data.{pos}"
+        _need(path, "glosses")
+        for line in path.read_text(encoding="latin-1").splitlines():
+            if not line.startswith("  ") and " | " in line:
+                out += [part.strip() for part in line.split(" | ", 1)[1].split(";") if '"' not in part and part.strip()]
+    return out
+
+
+SOURCES = {"wordnet": wordnet_examples, "fortunes": fortune_sentences, "gcide": gcide_quotations,
+           "glosses": wordnet_glosses}
 
 
 @lru_cache(maxsize=1)
@@ -332,10 +347,21 @@ def natural_pool(spec: NaturalSpec, seed: int) -> dict[str, list[str]]:
     return pool
 
 
-def lm_sentences(data_cfg) -> list[str]:
+def lm_sentences(data_cfg, sources=None, max_words: int | None = None) -> list[str]:
     """The natural sentences on the train side of the split (text for a language model): none of
-    them is ever in dev, test, test-other or test-natural, for any seed or size."""
+    them is ever in dev, test, test-other or test-natural, for any seed or size.
+
+    `sources`: these instead of `data.natural.sources` (e.g. + "glosses", never recorded);
+    `max_words`: every sentence of 1..max_words words at any length in characters, instead of only
+    those the corpus could record (`data.natural.min_words`..`max_words`, `max_chars`)."""
     natural = data_cfg.get("natural")
-    if natural is None or not natural.sources:
+    spec = NaturalSpec.from_cfg(natural) if natural is not None else NaturalSpec(sources=())
+    if sources is not None:
+        spec = replace(spec, sources=tuple(sources))
+    if max_words is not None:
+        if not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 1:
+            raise CorpusError(f"decode.lm.natural_max_words={max_words!r} must be a positive integer or null")
+        spec = replace(spec, min_words=1, max_words=max_words, max_chars=1 << 30)
+    if not spec.sources:
         return []
-    return sorted(natural_pool(NaturalSpec.from_cfg(natural), 0)["train"])
+    return sorted(natural_pool(spec, 0)["train"])
