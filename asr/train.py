@@ -309,6 +309,9 @@ def build_data(cfg: DictConfig, rank: int, world: int, features_cfg: dict, cmvn:
     # on-the-fly augmentation of the stored log-mels (augment.online: VTLP), drawn anew every epoch
     online = OnlineAugment.from_config((cfg.get("augment") or {}).get("online"),
                                        int(features_cfg.get("sample_rate", 16000)))
+    if online is not None:
+        log.info("augment.online: VTLP of the stored log-mels, prob %.2f, warp %.2f-%.2f, drawn anew every epoch",
+                 online.vtlp_prob, *online.vtlp_range)
     train_set = FeatureDataset.from_store(fdir, tc.train_split, tokenizer, cmvn, max_frames=tc.max_frames,
                                           augment=online, augment_seed=tc.seed)
     dev_set = FeatureDataset.from_store(fdir, tc.valid_split, tokenizer, cmvn) if rank == 0 else None

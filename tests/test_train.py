@@ -238,9 +238,11 @@ def test_bad_model_values_are_reported_before_the_feature_store_is_read(tmp_path
     assert not (tmp_path / "exp").exists()
 
 
-def test_online_vtlp_changes_training_deterministically(synthetic_store, tmp_path):
+def test_online_vtlp_changes_training_deterministically(synthetic_store, tmp_path, caplog):
     on = ["train.max_epochs=2", "augment.online.vtlp.prob=1.0", "augment.online.vtlp.warp=[0.8,1.2]"]
-    train(make_cfg(synthetic_store, tmp_path / "a", *on))
+    with caplog.at_level("INFO", logger="asr.train"):
+        train(make_cfg(synthetic_store, tmp_path / "a", *on))
+    assert "augment.online: VTLP of the stored log-mels, prob 1.00, warp 0.80-1.20" in caplog.text
     train(make_cfg(synthetic_store, tmp_path / "b", *on))
     train(make_cfg(synthetic_store, tmp_path / "off", "train.max_epochs=2"))
     w = {k: load_checkpoint(tmp_path / k / "last.pt", training_state=True)["model"] for k in ("a", "b", "off")}
