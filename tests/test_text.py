@@ -207,3 +207,12 @@ def test_lm_sentences_reject_a_bad_max_words(bad):
     with pytest.raises(CorpusError, match="decode.lm.natural_max_words"):
         lm_sentences(OmegaConf.create({"natural": {"sources": ["wordnet"], "min_words": 4, "max_words": 12,
                                                    "max_chars": 72}}), max_words=bad)
+
+
+@pytest.mark.parametrize("bad", [["wordnet", "bible"], "glosses"])
+def test_lm_sentences_reject_an_unknown_source(bad):
+    from omegaconf import OmegaConf
+
+    with pytest.raises(CorpusError, match="decode.lm.natural_sources=.* is not a source"):
+        lm_sentences(OmegaConf.create({"natural": {"sources": ["wordnet"], "min_words": 4, "max_words": 12,
+                                                   "max_chars": 72}}), sources=bad)

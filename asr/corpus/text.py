@@ -357,6 +357,10 @@ def lm_sentences(data_cfg, sources=None, max_words: int | None = None) -> list[s
     natural = data_cfg.get("natural")
     spec = NaturalSpec.from_cfg(natural) if natural is not None else NaturalSpec(sources=())
     if sources is not None:
+        unknown = [s for s in sources if s not in SOURCES] if not isinstance(sources, str) else [sources]
+        if unknown:
+            raise CorpusError(f"decode.lm.natural_sources={list(sources) if not isinstance(sources, str) else sources!r}: "
+                              f"{unknown[0]!r} is not a source (a list of: {', '.join(SOURCES)})")
         spec = replace(spec, sources=tuple(sources))
     if max_words is not None:
         if not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 1:
