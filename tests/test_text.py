@@ -100,22 +100,23 @@ def test_split_sentences_keeps_abbreviations_and_initials():
 
 
 # --- the source readers, on small files in their formats -------------------------------------
-def test_wordnet_examples(tmp_path):
-    line = ('00001740 03 n 01 dog 0 002 @ 02084071 n 0000 | a member of the genus Canis; '
-            '"the dog barked all night"; "dogs are loyal"\n')
-    (tmp_path / "data.noun").write_text("  1 This software and database is licensed\n" + line)
+def _wordnet(root, gloss: str):
+    """A WordNet data directory whose one synset (a noun) has this gloss."""
+    (root / "data.noun").write_text("  1 This software and database is licensed\n"
+                                    f"00001740 03 n 01 dog 0 002 @ 02084071 n 0000 | {gloss}\n")
     for pos in ("verb", "adj", "adv"):
-        (tmp_path / f"data.{pos}").write_text("")
-    assert wordnet_examples(tmp_path) == ["the dog barked all night", "dogs are loyal"]
+        (root / f"data.{pos}").write_text("")
+    return root
+
+
+def test_wordnet_examples(tmp_path):
+    root = _wordnet(tmp_path, 'a member of the genus Canis; "the dog barked all night"; "dogs are loyal"')
+    assert wordnet_examples(root) == ["the dog barked all night", "dogs are loyal"]
 
 
 def test_wordnet_glosses_are_the_definitions_without_the_examples(tmp_path):
-    line = ('00001740 03 n 01 dog 0 002 @ 02084071 n 0000 | a member of the genus Canis; a loyal pet; '
-            '"the dog barked all night"; "dogs are loyal"\n')
-    (tmp_path / "data.noun").write_text("  1 This software and database is licensed\n" + line)
-    for pos in ("verb", "adj", "adv"):
-        (tmp_path / f"data.{pos}").write_text("")
-    assert wordnet_glosses(tmp_path) == ["a member of the genus Canis", "a loyal pet"]
+    root = _wordnet(tmp_path, 'a member of the genus Canis; a loyal pet; "the dog barked all night"; "dogs are loyal"')
+    assert wordnet_glosses(root) == ["a member of the genus Canis", "a loyal pet"]
 
 
 def test_fortune_sentences(tmp_path):

@@ -203,16 +203,20 @@ def _need(path: Path, source: str) -> None:
         raise CorpusError(f"data.natural.sources: {source} needs {path} (apt-get install {SOURCE_PACKAGES[source]})")
 
 
-def wordnet_examples(root: Path = WORDNET_DIR) -> list[str]:
-    """The quoted example sentences of WordNet's glosses: "the children played in the yard"."""
+def wordnet_gloss_lines(root: Path = WORDNET_DIR, source: str = "wordnet") -> list[str]:
+    """The gloss of every synset in WordNet's data files: the text after " | " (definitions; "examples")."""
     out = []
     for pos in ("noun", "verb", "adj", "adv"):
         path = root / f"data.{pos}"
-        _need(path, "wordnet")
-        for line in path.read_text(encoding="latin-1").splitlines():
-            if not line.startswith("  ") and " | " in line:
-                out += re.findall(r'"([^"]+)"', line.split(" | ", 1)[1])
+        _need(path, source)
+        out += [line.split(" | ", 1)[1] for line in path.read_text(encoding="latin-1").splitlines()
+                if not line.startswith("  ") and " | " in line]
     return out
+
+
+def wordnet_examples(root: Path = WORDNET_DIR) -> list[str]:
+    """The quoted example sentences of WordNet's glosses: "the children played in the yard"."""
+    return [ex for gloss in wordnet_gloss_lines(root) for ex in re.findall(r'"([^"]+)"', gloss)]
 
 
 def fortune_sentences(root: Path = FORTUNES_DIR) -> list[str]:
@@ -254,14 +258,8 @@ def gcide_quotations(path: Path = GCIDE_DICT) -> list[str]:
 def wordnet_glosses(root: Path = WORDNET_DIR) -> list[str]:
     """The definitions of WordNet's glosses, cut at ";", without the quoted examples: "a member of
     the genus Canis". Phrases rather than sentences: language-model text (`decode.lm.natural_sources`)."""
-    out = []
-    for pos in ("noun", "verb", "adj", "adv"):
-        path = root / f"data.{pos}"
-        _need(path, "glosses")
-        for line in path.read_text(encoding="latin-1").splitlines():
-            if not line.startswith("  ") and " | " in line:
-                out += [part.strip() for part in line.split(" | ", 1)[1].split(";") if '"' not in part and part.strip()]
-    return out
+    return [part.strip() for gloss in wordnet_gloss_lines(root, "glosses") for part in gloss.split(";")
+            if '"' not in part and part.strip()]
 
 
 SOURCES = {"wordnet": wordnet_examples, "fortunes": fortune_sentences, "gcide": gcide_quotations,
