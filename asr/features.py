@@ -315,6 +315,11 @@ def _sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
+def _store_augment(augment: dict) -> dict:
+    """The part of an augment config that makes the store's copies (augment.online acts in the training loader)."""
+    return {k: v for k, v in augment.items() if k != "online"}
+
+
 def _is_complete(store: Path, plan: dict) -> dict | None:
     """The saved features.json when the store was made by `plan` and every file is there."""
     try:
@@ -323,7 +328,7 @@ def _is_complete(store: Path, plan: dict) -> dict | None:
         return None
     made = dict(meta.get("extraction") or {})
     if isinstance(made.get("augment"), dict):  # stores written before augment.online left the plan
-        made["augment"] = {k: v for k, v in made["augment"].items() if k != "online"}
+        made["augment"] = _store_augment(made["augment"])
     if made != plan or not (store / "cmvn.pt").is_file():
         return None
     for split, info in meta["summary"]["splits"].items():
@@ -431,8 +436,8 @@ def extract_features(cfg) -> dict:
             "shard_size": fcfg.shard_size,
             "manifests": {split: {"path": str(path.absolute()), "sha1": _sha1(path)}
                           for split, path in manifests.items()}}
-    if augment is not None:  # augment.online acts in the training loader, not on the store
-        plan["augment"] = {k: v for k, v in augment.items() if k != "online"}
+    if augment is not None:
+        plan["augment"] = _store_augment(augment)
     meta = _is_complete(store, plan)
     if meta is not None:
         print(f"features in {store} are up to date with this config: nothing to do")

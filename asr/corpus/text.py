@@ -296,7 +296,10 @@ class NaturalSpec:
 
     @classmethod
     def from_cfg(cls, natural) -> "NaturalSpec":
-        return cls(tuple(natural.sources), natural.min_words, natural.max_words, natural.max_chars)
+        """From `data.natural`; a key it lacks keeps the default."""
+        d = cls()
+        return cls(tuple(natural.get("sources") or ()), natural.get("min_words", d.min_words),
+                   natural.get("max_words", d.max_words), natural.get("max_chars", d.max_chars))
 
 
 def hash_split(sentence: str) -> str:
@@ -352,18 +355,15 @@ def lm_sentences(data_cfg, sources=None, max_words: int | None = None) -> list[s
     `sources`: these instead of `data.natural.sources` (e.g. + "glosses", never recorded);
     `max_words`: every sentence of 1..max_words words at any length in characters, instead of only
     those the corpus could record (`data.natural.min_words`..`max_words`, `max_chars`)."""
-    natural = data_cfg.get("natural") or {}
+    spec = NaturalSpec.from_cfg(data_cfg.get("natural") or {})
     if sources is not None:
-        unknown = [s for s in sources if s not in SOURCES] if not isinstance(sources, str) else [sources]
+        unknown = [sources] if isinstance(sources, str) else [s for s in sources if s not in SOURCES]
         if unknown:
-            raise CorpusError(f"decode.lm.natural_sources={list(sources) if not isinstance(sources, str) else sources!r}: "
-                              f"{unknown[0]!r} is not a source (a list of: {', '.join(SOURCES)})")
-    names = tuple(sources if sources is not None else natural.get("sources") or ())
-    if not names:
+            raise CorpusError(f"decode.lm.natural_sources={sources!r}: {unknown[0]!r} is not a source "
+                              f"(a list of: {', '.join(SOURCES)})")
+        spec = replace(spec, sources=tuple(sources))
+    if not spec.sources:
         return []
-    d = NaturalSpec()
-    spec = NaturalSpec(names, natural.get("min_words", d.min_words), natural.get("max_words", d.max_words),
-                       natural.get("max_chars", d.max_chars))
     if max_words is not None:
         if not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 1:
             raise CorpusError(f"decode.lm.natural_max_words={max_words!r} must be a positive integer or null")
