@@ -1,4 +1,4 @@
-"""Train a BLSTM-CTC model: python recipes/train.py data=small model=blstm_small train=cpu_demo
+"""Train a BLSTM-CTC model: python recipes/train.py data=small train=cpu_demo (the preset picks blstm_small_nodrop)
 
 Rerunning the same command resumes from exp_dir/last.pt. DDP: torchrun --nproc_per_node=N recipes/train.py ...
 """
