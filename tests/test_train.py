@@ -320,7 +320,7 @@ def test_train_preset_picks_the_model_unless_one_is_named():
     for args, want in [(["train=cpu_demo"], "dropout: 0.0"), (["train=cpu_demo", "model=blstm_small"], "dropout: 0.1"),
                        (["train=cpu_long"], "dropout: 0.1"), ([], "dropout: 0.1")]:
         out = _recipe(*args, "--cfg", "job")
-        assert out.returncode == 0 and "name: blstm_small" in out.stdout and want in out.stdout, args
+        assert out.returncode == 0 and "\n  name: blstm_small\n" in out.stdout and f"\n  {want}\n" in out.stdout, args
 
 
 def test_recipe_prints_config_and_reports_errors_in_one_line(tmp_path):
@@ -329,7 +329,7 @@ def test_recipe_prints_config_and_reports_errors_in_one_line(tmp_path):
     assert "cpu_amp: true" in out.stdout and "num_threads: 1" in out.stdout
     out = _recipe("train=cpu_long", "--cfg", "job")
     assert out.returncode == 0 and "schedule_steps: 20000" in out.stdout and "max_minutes: 0" in out.stdout
-    assert "cpu_amp: true" in out.stdout and "dropout: 0.1" in out.stdout
+    assert "cpu_amp: true" in out.stdout
     out = _recipe(f"features.dir={tmp_path}", f"exp_dir={tmp_path}/exp")
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith(f"error: feature store {tmp_path} has no")
 
