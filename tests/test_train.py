@@ -317,10 +317,11 @@ def _recipe(*args, **kw):
 
 def test_train_preset_picks_the_model_unless_one_is_named():
     # cpu_demo's defaults list overrides the model: blstm_small without dropout; model=... still wins
-    for args, want in [(["train=cpu_demo"], "dropout: 0.0"), (["train=cpu_demo", "model=blstm_small"], "dropout: 0.1"),
-                       (["train=cpu_long"], "dropout: 0.1"), ([], "dropout: 0.1")]:
-        out = _recipe(*args, "--cfg", "job")
-        assert out.returncode == 0 and "\n  name: blstm_small\n" in out.stdout and f"\n  {want}\n" in out.stdout, args
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        for args, dropout in [(["train=cpu_demo"], 0.0), (["train=cpu_demo", "model=blstm_small"], 0.1),
+                              (["train=cpu_long"], 0.1), ([], 0.1)]:
+            cfg = compose("train", args)
+            assert (cfg.model.name, cfg.model.dropout) == ("blstm_small", dropout), args
 
 
 def test_recipe_prints_config_and_reports_errors_in_one_line(tmp_path):
