@@ -7,6 +7,7 @@ Layout of `cfg.exp_dir`:
   epoch-N.pt       model after epoch N (only the last `avg_last` are kept)
   log.csv, tb/     scalars (CSV and TensorBoard);   curves.png  loss and dev CER/WER plot
 Run under `torchrun --nproc_per_node=N` for DDP (gloo on CPU, NCCL on GPU); rank 0 logs and saves.
+On CPU `train.processes=N` starts the N gloo ranks itself (`asr/local_ddp.py`), so the recipes need no torchrun.
 
 The stages, in the order `train` runs them:
   check_config, setup_device      the config's values; rank, world size, device (joins DDP)
@@ -51,7 +52,8 @@ from asr.progress import progress as progress_bar  # (a local `progress` below i
 from asr.rnn import ConfigError
 from asr.scoring import wer_cer
 from asr.tokenizer import Tokenizer, build_tokenizer, tokenizer_from_dict
-from asr.training_state import TrainState
+from asr.training_state import TrainState, rng_state, set_rng_state
+from asr import local_ddp
 from asr.errors import ASRError
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,17 @@ def setup_device(tc: DictConfig) -> tuple[int, int, torch.device]:
     return rank, world, torch.device("cpu")
 
 
+def local_processes(tc: DictConfig) -> int:
+    """How many local CPU ranks `train` starts itself (`train.processes`): 1 under torchrun/SLURM or on CUDA."""
+    n = tc.get("processes", 1)
+    if n > 1 and ("WORLD_SIZE" in os.environ or os.environ.get("SUBMITIT_EXECUTOR") == "slurm"):
+        return 1  # already one rank of a launcher's job
+    if n > 1 and (tc.device == "cuda" or (tc.device == "auto" and torch.cuda.is_available())):
+        log.warning("train.processes=%d is for CPU training: one process on CUDA (torchrun for several GPUs)", n)
+        return 1
+    return n
+
+
 def check_config(tc: DictConfig) -> None:
     """ConfigError naming the first `train.*` value training cannot run with."""
     for key in ("max_epochs", "max_frames", "max_bad_batches"):
@@ -105,6 +118,9 @@ def check_config(tc: DictConfig) -> None:
     for key in ("amp", "cpu_amp"):
         if not isinstance(tc.get(key, False), bool):
             raise ConfigError(f"train.{key}={tc[key]!r} must be true or false")
+    procs = tc.get("processes", 1)
+    if isinstance(procs, bool) or not isinstance(procs, int) or procs < 1:
+        raise ConfigError(f"train.processes={procs!r} must be an integer >= 1")
 
 
 def lr_at(tc: DictConfig, step: int, progress: float) -> float:
@@ -325,8 +341,9 @@ def build_data(cfg: DictConfig, rank: int, world: int, features_cfg: dict, cmvn:
 
 
 def build_state(cfg: DictConfig, data: Data, device: torch.device, resumed: dict | None, last_path: Path,
-                master: bool) -> TrainState:
-    """Seeded model and AdamW, at the sampler's start; or all of it as `resumed` (a last.pt) left it."""
+                rank: int) -> TrainState:
+    """Seeded model and AdamW, at the sampler's start; or all of it as `resumed` (a last.pt) left it
+    (this rank's own RNG states when the run had as many ranks)."""
     tc = cfg.train
     random.seed(tc.seed)
     np.random.seed(tc.seed)
@@ -336,7 +353,9 @@ def build_state(cfg: DictConfig, data: Data, device: torch.device, resumed: dict
     state = TrainState(model, optimizer, data.sampler)
     if resumed is not None:
         state.load_state_dict(resumed)
-        if master:
+        if len(resumed.get("rng_ranks") or []) == int(os.environ.get("WORLD_SIZE", "1")):
+            set_rng_state(resumed["rng_ranks"][rank])
+        if rank == 0:
             log.info("resumed from %s: step %d, epoch %d, batch %d", last_path, state.step, state.epoch,
                      state.sampler.batch_idx)
     data.train_set.set_epoch(state.epoch)  # the epoch's VTLP draws
@@ -513,7 +532,7 @@ def train_one_epoch(run: Run, state: TrainState) -> str:
         if run.master and state.step % tc.log_every_steps == 0:
             log_update(run, state, lr, loss_val, float(grad_norm), ups)
         reason = stop_reason(tc, state)
-        if run.master and tc.save_every_steps and state.step % tc.save_every_steps == 0 and not reason:
+        if tc.save_every_steps and state.step % tc.save_every_steps == 0 and not reason:
             save_last(run, state)
         if reason:
             break
@@ -537,8 +556,14 @@ def validate(run: Run, state: TrainState) -> dict:
 
 
 def save_last(run: Run, state: TrainState) -> None:
-    """last.pt: the checkpoint meta and the whole `TrainState` (rank 0)."""
-    save_checkpoint({**run.meta, **state.state_dict()}, run.exp_dir / "last.pt")
+    """last.pt: the checkpoint meta and the whole `TrainState`, written by rank 0. Called on every rank:
+    under DDP each rank's RNG states go in too (`rng_ranks`), as dropout and SpecAugment draw per rank."""
+    ranks = {}
+    if run.world > 1:
+        ranks["rng_ranks"] = [None] * run.world
+        dist.all_gather_object(ranks["rng_ranks"], rng_state())
+    if run.master:
+        save_checkpoint({**run.meta, **state.state_dict(), **ranks}, run.exp_dir / "last.pt")
 
 
 def save_best(run: Run, state: TrainState, dev: dict) -> bool:
@@ -573,8 +598,8 @@ def end_of_epoch(run: Run, state: TrainState) -> tuple[dict | None, bool]:
         dev = validate(run, state)
         save_epoch_checkpoint(run, state, dev)
         state.bad_epochs = 0 if save_best(run, state, dev) else state.bad_epochs + 1
-        save_last(run, state)
         stop = float(tc.patience > 0 and state.bad_epochs >= tc.patience)
+    save_last(run, state)
     return dev, bool(_broadcast([stop], run.device)[0])
 
 
@@ -591,7 +616,8 @@ def finish(run: Run, state: TrainState, reason: str, dev: dict | None) -> dict:
         if dev is None or state.sampler.batch_idx > 0:  # the final model was not validated yet
             dev = validate(run, state)
             save_best(run, state, dev)
-        save_last(run, state)
+    save_last(run, state)
+    if run.master:
         metrics.update(dev_cer=dev["cer"], dev_wer=dev["wer"], dev_loss=dev["loss"], best_dev_cer=state.best_cer)
         # stopped mid-epoch (a step budget): the final model is the newest of the averaged ones
         kept = [str(exp_dir / Path(name).name) for name in state.epoch_ckpts]  # a moved exp_dir still averages
@@ -617,14 +643,16 @@ def train(cfg: DictConfig) -> dict:
     tc = cfg.train
     check_config(tc)
     ModelConfig.from_group(cfg.model, input_dim=1, vocab_size=1)  # a bad model.* key now, not after reading the store
+    features_cfg, cmvn = read_features(Path(cfg.features.dir), tc.get("cmvn", "global"))  # a bad store: one error here
+    if local_processes(tc) > 1:
+        return local_ddp.launch(cfg, local_processes(tc))
     rank, world, device = setup_device(tc)
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
     last_path = Path(cfg.exp_dir) / "last.pt"
-    features_cfg, cmvn = read_features(Path(cfg.features.dir), tc.get("cmvn", "global"))
     resumed = load_checkpoint(last_path, training_state=True) if tc.resume and last_path.exists() else None
     data = build_data(cfg, rank, world, features_cfg, cmvn, resumed)
-    state = build_state(cfg, data, device, resumed, last_path, master=rank == 0)
+    state = build_state(cfg, data, device, resumed, last_path, rank)
     run = prepare_run(cfg, rank, world, device, data, state)
 
     reason, dev = stop_reason(tc, state), None

@@ -45,3 +45,58 @@ def test_two_gloo_ranks_hold_identical_parameters(synthetic_store, tmp_path):
     from asr.model import CTCModel
     assert param_digest(CTCModel.from_checkpoint(last)) == r0["param_digest"]
     assert "dev_cer" in r0 and "dev_cer" not in r1  # validation on rank 0
+
+
+def _tiny(store, exp, *more):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", [f"features.dir={store}", f"exp_dir={exp}", "model=blstm_tiny", "train=fast",
+                                 "train.max_steps=4", "train.max_epochs=5", "train.device=cpu", "train.num_threads=1",
+                                 "train.progress=false", "train.plot=false", *more])
+
+
+def test_train_processes_starts_the_ranks_itself_and_repeats_bit_for_bit(synthetic_store, tmp_path):
+    """train.processes=2: the gloo ranks without torchrun; rank 0's metrics come back; a rerun is bit-identical."""
+    digests = []
+    for run in ("a", "b"):
+        metrics = train(_tiny(synthetic_store, tmp_path / run, "train.processes=2"))
+        assert metrics["world_size"] == 2 and metrics["step"] == 4 and "dev_cer" in metrics
+        last = load_checkpoint(tmp_path / run / "last.pt", training_state=True)
+        from asr.model import CTCModel
+        assert param_digest(CTCModel.from_checkpoint(last)) == metrics["param_digest"]
+        digests.append(metrics["param_digest"])
+    assert digests[0] == digests[1]
+    one = train(_tiny(synthetic_store, tmp_path / "one"))  # one rank sees half the frames an update: other weights
+    assert one["world_size"] == 1 and one["param_digest"] != digests[0]
+
+
+def test_train_processes_a_failing_rank_is_one_error_line(synthetic_store, tmp_path):
+    """A store the ranks cannot read stops every rank, and train raises one line naming what failed."""
+    import shutil
+
+    import pytest
+
+    from asr.data import DataError
+    from asr.rnn import ConfigError
+    from asr.train import TrainError
+
+    with pytest.raises(DataError, match=r"feature store .*no-store has no features.json"):  # checked before spawning
+        train(_tiny(tmp_path / "no-store", tmp_path / "exp", "train.processes=2"))
+    with pytest.raises(ConfigError, match=r"train.processes=0 must be an integer >= 1"):
+        train(_tiny(synthetic_store, tmp_path / "exp", "train.processes=0"))
+    broken = tmp_path / "broken"
+    shutil.copytree(synthetic_store, broken)
+    shutil.rmtree(broken / "dev")
+    with pytest.raises(TrainError, match=r"train.processes=2: rank 0 stopped: \w+Error: .*dev"):
+        train(_tiny(broken, tmp_path / "exp", "train.processes=2"))
+
+
+def test_train_processes_resume_equals_straight_run(synthetic_store, tmp_path):
+    """Stopped at 3 updates of 6 and rerun, the ranks end bit-identical to a straight run: last.pt holds
+    every rank's RNG states (SpecAugment draws per utterance, so the ranks' states differ)."""
+    common = ["train.processes=2", "model.dropout=0.2", "train.spec_augment.enabled=true",  # per-rank RNG draws
+              "train.schedule_steps=6", "train.max_epochs=50"]
+    straight = train(_tiny(synthetic_store, tmp_path / "straight", "train.max_steps=6", *common))
+    train(_tiny(synthetic_store, tmp_path / "resumed", "train.max_steps=3", *common))
+    resumed = train(_tiny(synthetic_store, tmp_path / "resumed", "train.max_steps=6", *common))
+    assert straight["step"] == resumed["step"] == 6
+    assert straight["param_digest"] == resumed["param_digest"]
