@@ -222,16 +222,16 @@ def extend_grid(grid: dict, best: dict) -> dict | None:
     return out if moved else None
 
 
-def search_grid(grid: dict, evaluate, extend: int = 0) -> tuple[list[dict], dict]:
+def search_grid(grid: dict, evaluate, extend: int = 0, map_fn=map) -> tuple[list[dict], dict]:
     """Every point of `grid` ({key: [values]}) through evaluate(point) -> row with "wer", "cer"; then up to
     `extend` times, while the best point is on an edge of the grid, the grid grows one value beyond that
-    edge (`extend_grid`) and its new points are evaluated. -> (rows in evaluation order, the final grid)."""
+    edge (`extend_grid`) and its new points are evaluated. -> (rows in evaluation order, the final grid).
+    `map_fn(evaluate, points)`: how a round's new points are evaluated (a process pool's `map`: at once)."""
     grid, rows, seen = {k: list(v) for k, v in grid.items()}, [], set()
     for round_ in range(extend + 1):
-        for point in grid_points(grid):
-            if tuple(point.items()) not in seen:
-                seen.add(tuple(point.items()))
-                rows.append(evaluate(point))
+        new = [p for p in grid_points(grid) if tuple(p.items()) not in seen]
+        seen.update(tuple(p.items()) for p in new)
+        rows += list(map_fn(evaluate, new))
         wider = extend_grid(grid, best_point(rows)) if round_ < extend else None
         if wider is None:
             break
@@ -239,9 +239,42 @@ def search_grid(grid: dict, evaluate, extend: int = 0) -> tuple[list[dict], dict
     return rows, grid
 
 
+class GridPoint:
+    """evaluate(point) of `tune_lm`: decode the tuning split's log-probabilities with the LM weights of
+    `point`, score them; picklable (the config as a plain dict), so a process pool can run it."""
+
+    def __init__(self, dc: dict, tokenizer, arpa: Path, log_probs: list[torch.Tensor], refs: list[str]):
+        self.dc, self.tokenizer, self.arpa, self.log_probs, self.refs = dc, tokenizer.to_dict(), arpa, log_probs, refs
+
+    def __call__(self, point: dict) -> dict:
+        from omegaconf import OmegaConf
+
+        from asr.scoring import wer_cer
+        from asr.tokenizer import tokenizer_from_dict
+
+        t0 = time.perf_counter()
+        decoder = build_decoder(OmegaConf.merge(self.dc, {"lm": point}), tokenizer_from_dict(self.tokenizer), self.arpa)
+        hyps = [n[0].text if n else "" for n in search(decoder, self.log_probs)]
+        wer, cer = wer_cer(self.refs, hyps)
+        return {**point, "wer": wer, "cer": cer, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _printed(rows):
+    for row in rows:  # as each point's row arrives, in grid order
+        point = " ".join(f"{k}={v}" for k, v in row.items() if k not in ("wer", "cer", "seconds"))
+        print(f"tune {point}: WER {100 * row['wer']:.2f} %  CER {100 * row['cer']:.2f} %", flush=True)
+        yield row
+
+
 def tune_lm(cfg, tokenizer, arpa: Path, log_probs: list[torch.Tensor], refs: list[str]) -> dict:
     """Decode `log_probs` (the tuning split) at every grid point, widening the grid past an edge the best
-    point sits on up to `decode.lm.tune.extend` times; {"grid": rows, "best": row, "greedy": row}."""
+    point sits on up to `decode.lm.tune.extend` times; {"grid": rows, "best": row, "greedy": row}.
+    `decode.lm.tune.processes` > 1: that many spawned processes decode the points of a round at once
+    (the same rows as one process: each point is decoded alone, single-threaded)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from contextlib import nullcontext
+    from multiprocessing import get_context
+
     from omegaconf import OmegaConf
 
     from asr.scoring import wer_cer
@@ -249,17 +282,15 @@ def tune_lm(cfg, tokenizer, arpa: Path, log_probs: list[torch.Tensor], refs: lis
     dc = cfg.decode
     greedy = search(GreedyDecoder(tokenizer), log_probs)
     g_wer, g_cer = wer_cer(refs, [n[0].text for n in greedy])
-
-    def evaluate(point: dict) -> dict:
-        t0 = time.perf_counter()
-        decoder = build_decoder(OmegaConf.merge(dc, {"lm": point}), tokenizer, arpa)
-        hyps = [n[0].text if n else "" for n in search(decoder, log_probs)]
-        wer, cer = wer_cer(refs, hyps)
-        print("tune " + " ".join(f"{k}={v}" for k, v in point.items()) + f": WER {100 * wer:.2f} %  CER {100 * cer:.2f} %",
-              flush=True)
-        return {**point, "wer": wer, "cer": cer, "seconds": round(time.perf_counter() - t0, 2)}
-
-    rows, grid = search_grid(OmegaConf.to_container(dc.lm.tune.grid), evaluate, int(dc.lm.tune.get("extend", 0)))
+    evaluate = GridPoint(OmegaConf.to_container(dc, resolve=True), tokenizer, arpa, log_probs, refs)
+    procs = dc.lm.tune.get("processes", 1)
+    if isinstance(procs, bool) or not isinstance(procs, int) or procs < 1:
+        raise DecodeError(f"decode.lm.tune.processes={procs!r} must be an integer >= 1")
+    with ProcessPoolExecutor(procs, mp_context=get_context("spawn"), initializer=torch.set_num_threads,
+                             initargs=(1,)) if procs > 1 else nullcontext() as pool:
+        run = pool.map if pool else map
+        rows, grid = search_grid(OmegaConf.to_container(dc.lm.tune.grid), evaluate, int(dc.lm.tune.get("extend", 0)),
+                                 lambda fn, points: _printed(run(fn, points)))
     best = best_point(rows)
     for key in grid_edges(grid, best):
         values = sorted(grid[key])

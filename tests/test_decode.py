@@ -585,3 +585,31 @@ def test_search_grid_keeps_lm_weight_non_negative():
 
     rows, grid = search_grid({"lm_weight": [0.2, 0.7]}, lambda p: {**p, "wer": p["lm_weight"], "cer": 0.0}, extend=4)
     assert grid == {"lm_weight": [0.2, 0.7]} and [r["lm_weight"] for r in rows] == [0.2, 0.7]  # -0.3 is not tried
+
+
+def test_tuning_in_two_processes_gives_the_rows_of_one(arpa, capsys):
+    """decode.lm.tune.processes=2 decodes the grid points in a spawned pool: same rows, same order, same prints."""
+    from omegaconf import OmegaConf
+
+    from asr.decode import DecodeError, tune_lm
+
+    lp = peaky(TOK.encode("the cat sat"), TOK.vocab_size)
+    c, r = TOK.encode("c")[0], TOK.encode("r")[0]
+    frames = (lp[:, c] > -1).nonzero().flatten()
+    lp[frames, r] = lp[frames, c] + 0.5
+    lp = lp.log_softmax(-1)
+    out = {}
+    for procs in (1, 2, 0):
+        cfg = OmegaConf.create({"decode": {"decoder": "lm", "nbest": 1, "beam_size": 50, "beam_size_token": None, "lm": {
+            "unit": "word", "lm_weight": 0.5, "word_score": 0.0, "sil_score": 0.0, "beam_threshold": 100.0,
+            "tune": {"split": "dev", "processes": procs, "extend": 1,
+                     "grid": {"lm_weight": [0.01, 1.0, 3.0], "word_score": [0.0, 1.0]}}}}})
+        if procs == 0:
+            with pytest.raises(DecodeError, match="decode.lm.tune.processes=0 must be an integer >= 1"):
+                tune_lm(cfg, TOK, arpa, [lp, lp], ["the cat sat", "the cat sat"])
+            continue
+        result = tune_lm(cfg, TOK, arpa, [lp, lp], ["the cat sat", "the cat sat"])
+        out[procs] = ([{k: v for k, v in row.items() if k != "seconds"} for row in result["grid"]],
+                      capsys.readouterr().out)
+    assert out[1] == out[2] and len(out[1][0]) > 6  # the grid was widened once, in the pool too
+    assert out[1][0][0]["wer"] == pytest.approx(1 / 3) and min(row["wer"] for row in out[1][0]) == 0.0
