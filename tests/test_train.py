@@ -326,8 +326,8 @@ def test_train_preset_picks_the_model_unless_one_is_named():
 
 def test_recipe_prints_config_and_reports_errors_in_one_line(tmp_path):
     out = _recipe("model=eesen", "train=cpu_demo", "--cfg", "job")
-    assert out.returncode == 0 and "hidden_size: 320" in out.stdout and "max_steps: 4500" in out.stdout
-    assert "cpu_amp: true" in out.stdout and "num_threads: 1" in out.stdout
+    assert out.returncode == 0 and "hidden_size: 320" in out.stdout and "max_steps: 6000" in out.stdout
+    assert "cpu_amp: true" in out.stdout and "num_threads: 1" in out.stdout and "processes: 2" in out.stdout
     out = _recipe("train=cpu_long", "--cfg", "job")
     assert out.returncode == 0 and "schedule_steps: 20000" in out.stdout and "max_minutes: 0" in out.stdout
     assert "cpu_amp: true" in out.stdout
