@@ -644,8 +644,8 @@ def train(cfg: DictConfig) -> dict:
     check_config(tc)
     ModelConfig.from_group(cfg.model, input_dim=1, vocab_size=1)  # a bad model.* key now, not after reading the store
     features_cfg, cmvn = read_features(Path(cfg.features.dir), tc.get("cmvn", "global"))  # a bad store: one error here
-    if local_processes(tc) > 1:
-        return local_ddp.launch(cfg, local_processes(tc))
+    if (procs := local_processes(tc)) > 1:
+        return local_ddp.launch(cfg, procs)
     rank, world, device = setup_device(tc)
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
