@@ -341,7 +341,7 @@ def build_data(cfg: DictConfig, rank: int, world: int, features_cfg: dict, cmvn:
 
 
 def build_state(cfg: DictConfig, data: Data, device: torch.device, resumed: dict | None, last_path: Path,
-                rank: int) -> TrainState:
+                rank: int, world: int) -> TrainState:
     """Seeded model and AdamW, at the sampler's start; or all of it as `resumed` (a last.pt) left it
     (this rank's own RNG states when the run had as many ranks)."""
     tc = cfg.train
@@ -353,7 +353,7 @@ def build_state(cfg: DictConfig, data: Data, device: torch.device, resumed: dict
     state = TrainState(model, optimizer, data.sampler)
     if resumed is not None:
         state.load_state_dict(resumed)
-        if len(resumed.get("rng_ranks") or []) == int(os.environ.get("WORLD_SIZE", "1")):
+        if len(resumed.get("rng_ranks") or []) == world:
             set_rng_state(resumed["rng_ranks"][rank])
         if rank == 0:
             log.info("resumed from %s: step %d, epoch %d, batch %d", last_path, state.step, state.epoch,
@@ -652,7 +652,7 @@ def train(cfg: DictConfig) -> dict:
     last_path = Path(cfg.exp_dir) / "last.pt"
     resumed = load_checkpoint(last_path, training_state=True) if tc.resume and last_path.exists() else None
     data = build_data(cfg, rank, world, features_cfg, cmvn, resumed)
-    state = build_state(cfg, data, device, resumed, last_path, rank)
+    state = build_state(cfg, data, device, resumed, last_path, rank, world)
     run = prepare_run(cfg, rank, world, device, data, state)
 
     reason, dev = stop_reason(tc, state), None

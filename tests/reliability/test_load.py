@@ -6,7 +6,6 @@ Python process, which reports `getrusage(RUSAGE_CHILDREN).ru_maxrss` after it ex
 """
 import json
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from omegaconf import OmegaConf
 
 from asr.checkpoint import load_checkpoint
 from asr.features import extract_features
+from asr.local_ddp import free_port
 from asr.model import CTCModel
 from asr.train import param_digest, train
 from reliability.conftest import SKIPPED, compose, run_python, subprocess_env, tone, write_wav_streaming
@@ -71,12 +71,6 @@ def test_transcribe_one_hour_file_bounded_memory(random_checkpoint, short_files_
 
 
 # --- DDP with bad files in the training data ---------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world: int, port: int, cfg_yaml: str, out_dir: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
@@ -112,7 +106,7 @@ def _ddp_cfg(store, exp_dir):
 def test_ddp_two_ranks_survive_bad_files_in_the_data(bad_train_store, tmp_path):
     """Bad audio was skipped by the feature step, the bad transcript is skipped by each rank's loader
     alike: both ranks finish with identical parameters."""
-    mp.spawn(_worker, args=(2, _free_port(), _ddp_cfg(bad_train_store, tmp_path / "exp"), str(tmp_path)), nprocs=2,
+    mp.spawn(_worker, args=(2, free_port(), _ddp_cfg(bad_train_store, tmp_path / "exp"), str(tmp_path)), nprocs=2,
              join=True)
     assert not list(tmp_path.glob("*.error")), [p.read_text() for p in tmp_path.glob("*.error")]
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
@@ -129,7 +123,7 @@ def test_ddp_corrupt_feature_shard_stops_both_ranks_with_one_clear_error(bad_tra
     shutil.copytree(bad_train_store, store)
     bad = store / "train" / "shard-00001.pt"
     bad.write_bytes(b"PK\x03\x04 not a torch file")
-    mp.spawn(_worker, args=(2, _free_port(), _ddp_cfg(store, tmp_path / "exp"), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), _ddp_cfg(store, tmp_path / "exp"), str(tmp_path)), nprocs=2, join=True)
     errors = [(tmp_path / f"rank{r}.error").read_text() for r in (0, 1)]
     assert errors[0] == errors[1] and errors[0].startswith(f"{bad}: unreadable feature shard")
     out = run_python("recipes/train.py", f"features.dir={store}", f"exp_dir={tmp_path}/exp1", "model=blstm_tiny",
