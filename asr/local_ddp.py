@@ -10,7 +10,10 @@ weights on one machine, as a single process does.
     launch(cfg, n)             starts ranks 0..n-1 (spawn), waits, returns rank 0's metrics.json;
                                a rank that fails stops the others, and its one-line error
                                (ASRError/OSError) is raised here as TrainError
-    _rank_main(...)            one rank: RANK/WORLD_SIZE/MASTER_* set, then `train(cfg)`
+    _rank_main(...)            one rank: RANK/WORLD_SIZE/MASTER_* set, then `train(cfg)`; it stops
+                               when the launching process is gone (killed with SIGTERM or SIGKILL,
+                               its `finally` never ran), instead of training on, orphaned, into the
+                               exp_dir that a rerun of the same command then writes too
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -43,7 +47,16 @@ def _log_files() -> list[str]:
     return [h.baseFilename for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
 
 
-def _rank_main(rank: int, world: int, port: int, cfg_yaml: str, log_files: list[str], errors) -> None:
+def _stop_with_parent(parent: int) -> None:
+    """Poll the parent pid; once this process has been reparented (the launcher died), exit at once.
+    Checkpoints are written to a temporary file and renamed, so an exit mid-save loses no last.pt."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _rank_main(rank: int, world: int, port: int, cfg_yaml: str, log_files: list[str], errors, parent: int) -> None:
+    threading.Thread(target=_stop_with_parent, args=(parent,), daemon=True, name="stop-with-parent").start()
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     root = logging.getLogger()
@@ -76,7 +89,8 @@ def launch(cfg: DictConfig, processes: int) -> dict:
     errors = ctx.SimpleQueue()
     port = free_port()
     log.info("train.processes=%d: %d local gloo ranks on port %d (rank 0 logs)", processes, processes, port)
-    procs = [ctx.Process(target=_rank_main, args=(r, processes, port, cfg_yaml, _log_files(), errors), daemon=False)
+    procs = [ctx.Process(target=_rank_main, args=(r, processes, port, cfg_yaml, _log_files(), errors, os.getpid()),
+                         daemon=False)
              for r in range(processes)]
     for p in procs:
         p.start()

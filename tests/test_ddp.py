@@ -94,3 +94,62 @@ def test_train_processes_resume_equals_straight_run(synthetic_store, tmp_path):
     resumed = train(_tiny(synthetic_store, tmp_path / "resumed", "train.max_steps=6", *common))
     assert straight["step"] == resumed["step"] == 6
     assert straight["param_digest"] == resumed["param_digest"]
+
+
+def _children(pid: int, marker: str) -> list[int]:
+    """Live (non-zombie) processes whose parent is `pid` and whose command line holds `marker` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # state ppid ...
+            if entry.name.isdigit() and int(stat[1]) == pid and stat[0] != "Z" and \
+                    marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or not a process
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_train_processes_ranks_stop_when_the_launcher_is_killed(synthetic_store, tmp_path):
+    """kill -9 of the process that started the ranks (its `finally` never runs): the ranks stop within
+    seconds instead of training on, orphaned, into the exp_dir a rerun of the same command writes too."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs Linux /proc to find the ranks")
+    exp = tmp_path / "exp"
+    cmd = [sys.executable, str(ROOT / "recipes" / "train.py"), f"features.dir={synthetic_store}", f"exp_dir={exp}",
+           "model=blstm_tiny", "train=fast", "train.processes=2", "train.max_steps=100000", "train.max_epochs=10000",
+           "train.schedule_steps=100000", "train.patience=0", "train.save_every_steps=1", "train.progress=false",
+           "train.plot=false"]
+    launcher = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ranks: list[int] = []
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and launcher.poll() is None and not (exp / "last.pt").exists():
+            time.sleep(0.1)  # the ranks are training once rank 0 has saved an update
+        ranks = _children(launcher.pid, "spawn_main")
+        assert launcher.poll() is None and len(ranks) == 2, "the ranks did not start"
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait()
+        deadline = time.time() + 20
+        while time.time() < deadline and any(_alive(p) for p in ranks):
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in ranks), "the ranks trained on after their launcher was killed"
+    finally:
+        launcher.kill()
+        for p in ranks:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
