@@ -96,25 +96,32 @@ def test_train_processes_resume_equals_straight_run(synthetic_store, tmp_path):
     assert straight["param_digest"] == resumed["param_digest"]
 
 
-def _children(pid: int, marker: str) -> list[int]:
-    """Live (non-zombie) processes whose parent is `pid` and whose command line holds `marker` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # state ppid ...
-            if entry.name.isdigit() and int(stat[1]) == pid and stat[0] != "Z" and \
-                    marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                found.append(int(entry.name))
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile, or not a process
-    return found
+def _state_ppid(pid: int | str) -> tuple[str, int] | None:
+    """(state letter, parent pid) of a process from /proc/<pid>/stat (Linux); None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()  # after "(comm)": state ppid ...
+        return fields[0], int(fields[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    stat = _state_ppid(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+def _children(pid: int, marker: str) -> list[int]:
+    """Live processes whose parent is `pid` and whose command line holds `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        stat = _state_ppid(entry.name) if entry.name.isdigit() else None
+        if stat is not None and stat[0] != "Z" and stat[1] == pid:
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # gone meanwhile
+    return found
 
 
 def test_train_processes_ranks_stop_when_the_launcher_is_killed(synthetic_store, tmp_path):
